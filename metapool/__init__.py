@@ -1,0 +1,36 @@
+"""metapool: meta-analysis that reproduces RevMan 5.4, for one or a million analyses.
+
+Pipeline: study records (:mod:`metapool.records`) -> effect sizes
+(:mod:`metapool.effects`) -> pooling engine (:mod:`metapool.pooling`) ->
+result records (:mod:`metapool.results`); files, plots and diagnostics at the edge.
+"""
+
+from __future__ import annotations
+
+from metapool import examples
+from metapool.analysis import REVMAN_WEB, analyse
+from metapool.batch import PoolResult, pool
+from metapool.effects import EffectSizes, effect_sizes
+from metapool.errors import InputError
+from metapool.records import Continuous, Dichotomous, Generic, OMinusE
+from metapool.results import MetaAnalysis
+from metapool.vocabulary import TAU2_METHODS
+
+__all__ = [
+    "REVMAN_WEB",
+    "TAU2_METHODS",
+    "Continuous",
+    "Dichotomous",
+    "EffectSizes",
+    "Generic",
+    "InputError",
+    "MetaAnalysis",
+    "OMinusE",
+    "PoolResult",
+    "analyse",
+    "effect_sizes",
+    "examples",
+    "pool",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,332 @@
+"""One RevMan analysis: study records -> effect sizes -> pooling engine -> result records.
+
+The overall analysis and each subgroup go through the engine as one batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from metapool._typing import FloatArray
+from metapool.effects import EffectSizes, NotEstimable, effect_sizes
+from metapool.errors import InputError
+from metapool.pooling.engine import PoolResult, pool_segments, z_critical
+from metapool.pooling.mantel_haenszel import mantel_haenszel
+from metapool.pooling.segments import Segments
+from metapool.records import Continuous, Dichotomous, Generic, OMinusE, Study
+from metapool.results import (
+    ArmTotals,
+    Heterogeneity,
+    Interval,
+    MetaAnalysis,
+    StudyResult,
+    Subgroup,
+    SubgroupDifferences,
+    Total,
+)
+from metapool.vocabulary import DataType, Method, Model, Settings, resolve
+
+__all__ = ["REVMAN_WEB", "analyse", "study_effects"]
+
+#: RevMan Web's random-effects methods (Cochrane, 2022-2025): REML τ² with a
+#: Q-profile CI, Hartung-Knapp-Sidik-Jonkman CI, t-based prediction interval,
+#: I² from τ². Use as ``analyse(studies, **REVMAN_WEB)`` or ``pool(yi, vi, **REVMAN_WEB)``.
+REVMAN_WEB: dict[str, Any] = {
+    "model": "random",
+    "tau2": "REML",
+    "hksj": True,
+    "prediction": True,
+    "i2": "tau2",
+    "tau2_ci": True,
+}
+
+_FIELDS: dict[type, tuple[DataType, tuple[str, ...]]] = {
+    Dichotomous: (DataType.DICHOTOMOUS, ("events_exp", "total_exp", "events_ctrl", "total_ctrl")),
+    Continuous: (
+        DataType.CONTINUOUS,
+        ("mean_exp", "sd_exp", "total_exp", "mean_ctrl", "sd_ctrl", "total_ctrl"),
+    ),
+    OMinusE: (DataType.O_MINUS_E, ("o_minus_e", "variance")),
+    Generic: (DataType.GENERIC, ("estimate", "se")),
+}
+
+
+def analyse(
+    studies: Iterable[Study],
+    measure: str | None = None,
+    method: str | None = None,
+    model: str = "fixed",
+    ci_level: float = 0.95,
+    study_ci_level: float | None = None,
+    swap_events: bool = False,
+    *,
+    ratio: bool | None = None,
+    tau2: str = "DL",
+    hksj: bool = False,
+    prediction: bool = False,
+    i2: str = "Q",
+    tau2_ci: bool = False,
+) -> MetaAnalysis:
+    """Meta-analyse studies as RevMan 5.4 does.
+
+    Parameters
+    ----------
+    studies : iterable of Dichotomous, Continuous, OMinusE or Generic
+        One data type per analysis. Studies with a ``subgroup`` are also pooled
+        per subgroup, with RevMan's test for subgroup differences.
+    measure : str, optional
+        ``"OR"``, ``"RR"``, ``"RD"``, ``"PETO_OR"`` (dichotomous; default OR),
+        ``"MD"``, ``"SMD"`` (continuous; default MD), ``"PETO_OR"`` (O-E), or
+        any label for generic data (then say ``ratio=True/False``).
+    method : str, optional
+        ``"MH"``, ``"IV"`` or ``"PETO"``; default the first RevMan offers for
+        the measure (MH for OR/RR/RD, IV for MD/SMD/generic, Peto for PETO_OR).
+    model : {"fixed", "random"}
+        RevMan's random-effects model is DerSimonian-Laird with the method's Q.
+    ci_level, study_ci_level : float
+        Confidence level of the totals and of the study rows (default: the same).
+    swap_events : bool
+        Analyse non-events instead of events (dichotomous data).
+    ratio : bool, optional
+        Generic data only: pool on the log scale.
+    tau2, hksj, prediction, i2, tau2_ci
+        Beyond RevMan 5.4: τ² estimator (``"DL"``, ``"REML"``, ``"ML"``,
+        ``"PM"``, ``"EB"``, ``"HE"``, ``"SJ"``, ``"HS"``), Hartung-Knapp-
+        Sidik-Jonkman CI, prediction interval, I² from ``"Q"`` or ``"tau2"``,
+        Q-profile CI for τ² and I². :data:`REVMAN_WEB` bundles RevMan Web's.
+
+    Returns
+    -------
+    MetaAnalysis
+
+    Examples
+    --------
+    >>> import metapool
+    >>> res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
+    >>> round(res.total.estimate, 4), round(res.heterogeneity.i2, 2)
+    (0.8969, 39.67)
+    """
+    records = list(studies)
+    if not records:
+        raise InputError("no studies to analyse")
+    kind = type(records[0])
+    if kind not in _FIELDS:
+        raise InputError(
+            f"studies must be Dichotomous, Continuous, OMinusE or Generic records, "
+            f"got {kind.__name__}"
+        )
+    for record in records:
+        if type(record) is not kind:
+            raise InputError(
+                f"study {getattr(record, 'study', record)!r}: is {type(record).__name__}, "
+                f"but the analysis holds {kind.__name__} data; one data type per analysis"
+            )
+    data_type, fields = _FIELDS[kind]
+    settings = resolve(
+        data_type,
+        measure=measure,
+        method=method,
+        model=model,
+        ratio=ratio,
+        ci_level=ci_level,
+        study_ci_level=study_ci_level,
+        tau2=tau2,
+        hksj=hksj,
+        prediction=prediction,
+        i2=i2,
+        swap_events=swap_events,
+    )
+    names = [r.study for r in records]
+    columns = {
+        f: np.array([math.nan if (x := getattr(r, f)) is None else x for r in records], dtype=float)
+        for f in fields
+    }
+    es = effect_sizes(
+        settings.measure,
+        study=names,
+        swap_events=settings.swap_events,
+        allow_missing=True,
+        **columns,
+    )
+    return _assemble(records, settings, es, columns, tau2_ci=tau2_ci)
+
+
+def study_effects(res: MetaAnalysis) -> EffectSizes:
+    """The analysis' per-study effect sizes again (analysis scale), for diagnostics."""
+    _, fields = _FIELDS[type(res.studies[0].data)]
+    columns = {
+        f: np.array([math.nan if (x := getattr(s.data, f)) is None else x for s in res.studies])
+        for f in fields
+    }
+    return effect_sizes(
+        res.settings.measure,
+        swap_events=res.settings.swap_events,
+        allow_missing=True,
+        **columns,
+    )
+
+
+def _subgroups(records: list[Study]) -> list[str]:
+    labels = [r.subgroup for r in records]
+    if all(label is None for label in labels):
+        return []
+    for r in records:
+        if r.subgroup is None:
+            raise InputError(f"study {r.study!r}: subgroup is missing while other studies have one")
+    return list(dict.fromkeys(label for label in labels if label is not None))
+
+
+def _assemble(
+    records: list[Study],
+    settings: Settings,
+    es: EffectSizes,
+    columns: dict[str, FloatArray],
+    *,
+    tau2_ci: bool,
+) -> MetaAnalysis:
+    subgroup_names = _subgroups(records)
+    ok = np.flatnonzero(es.estimable)
+    # group 0: all studies; groups 1..J: the subgroups
+    if subgroup_names:
+        index = {name: j + 1 for j, name in enumerate(subgroup_names)}
+        sub_code = np.array([index[r.subgroup] for r in records], dtype=np.intp)  # type: ignore[index]
+        rows = np.concatenate([ok, ok])
+        codes = np.concatenate([np.zeros(ok.size, dtype=np.intp), sub_code[ok]])
+    else:
+        sub_code = np.zeros(len(records), dtype=np.intp)
+        rows, codes = ok, np.zeros(ok.size, dtype=np.intp)
+    seg = Segments(codes, 1 + len(subgroup_names))
+    fixed = None
+    if settings.method is Method.MH:
+        assert es.cells is not None
+        fixed = mantel_haenszel(settings.measure, es.cells.take(rows), seg)
+    pooled = pool_segments(
+        es.yi[rows],
+        es.vi[rows],
+        seg,
+        random=settings.model is Model.RANDOM,
+        tau2=settings.tau2,
+        ci_level=settings.ci_level,
+        hksj=settings.hksj,
+        prediction=settings.prediction,
+        tau2_ci=tau2_ci,
+        i2=settings.i2,
+        fixed=fixed,
+        weights=True,
+    )
+    assert pooled.weights is not None
+    weight = np.zeros((seg.n, len(records)))
+    weight[codes, rows] = pooled.weights
+    study_rows = _study_rows(records, settings, es)
+
+    def part(g: int, name: str | None, members: np.ndarray[Any, Any]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "total": _total(pooled, g, settings.ratio),
+            "heterogeneity": _heterogeneity(pooled, g),
+            "studies": tuple(
+                study_rows[i](float(weight[g, i])) for i in members
+            ),
+            "totals": _arm_totals(columns, members),
+            "k": int(pooled.k[g]),
+            "prediction": _interval(pooled.pi_lower, pooled.pi_upper, g, settings.ratio),
+        }
+
+    everyone = np.arange(len(records))
+    subgroups = {
+        name: Subgroup(**part(j + 1, name, np.flatnonzero(sub_code == j + 1)))
+        for j, name in enumerate(subgroup_names)
+    }
+    return MetaAnalysis(
+        **part(0, None, everyone),
+        settings=settings,
+        subgroups=subgroups,
+        subgroup_differences=_differences(pooled) if subgroup_names else None,
+    )
+
+
+def _study_rows(records: list[Study], settings: Settings, es: EffectSizes) -> list[Any]:
+    """Per study, a function from its weight to its StudyResult row."""
+    se = es.se
+    half = z_critical(settings.study_ci_level) * se
+    lo, hi, est = es.yi - half, es.yi + half, es.yi
+    if settings.ratio:
+        lo, hi, est = np.exp(lo), np.exp(hi), np.exp(est)
+    reasons = [NotEstimable(int(r)).text for r in es.reason]
+    ok = es.estimable
+
+    def row(i: int) -> Any:
+        r = records[i]
+        return lambda weight: StudyResult(
+            study=r.study,
+            subgroup=r.subgroup,
+            estimate=float(est[i]),
+            ci_lower=float(lo[i]),
+            ci_upper=float(hi[i]),
+            se=float(se[i]),
+            weight=weight,
+            estimable=bool(ok[i]),
+            reason=reasons[i],
+            data=r,
+        )
+
+    return [row(i) for i in range(len(records))]
+
+
+def _total(p: PoolResult, g: int, ratio: bool) -> Total:
+    est, lo, hi = float(p.estimate[g]), float(p.ci_lower[g]), float(p.ci_upper[g])
+    if ratio:
+        est, lo, hi = math.exp(est), math.exp(lo), math.exp(hi)
+    return Total(est, lo, hi, float(p.se[g]), float(p.z[g]), float(p.p_value[g]))
+
+
+def _interval(lo: Any, hi: Any, g: int, ratio: bool) -> Interval | None:
+    if lo is None:
+        return None
+    a, b = float(lo[g]), float(hi[g])
+    return Interval(math.exp(a), math.exp(b)) if ratio else Interval(a, b)
+
+
+def _heterogeneity(p: PoolResult, g: int) -> Heterogeneity:
+    return Heterogeneity(
+        q=float(p.q[g]),
+        df=float(p.df[g]),
+        p_value=float(p.p_q[g]),
+        i2=float(p.i2[g]),
+        tau2=float(p.tau2[g]),
+        h2=float(p.h2[g]),
+        tau2_ci=_interval(p.tau2_ci_lower, p.tau2_ci_upper, g, False),
+        i2_ci=_interval(p.i2_ci_lower, p.i2_ci_upper, g, False),
+        converged=bool(p.converged[g]),
+    )
+
+
+def _arm_totals(columns: dict[str, FloatArray], members: np.ndarray[Any, Any]) -> ArmTotals | None:
+    if "total_exp" not in columns:
+        return None
+
+    def total(field: str) -> float:
+        return float(np.nansum(columns[field][members]))
+
+    if "events_exp" in columns:
+        return ArmTotals(
+            total("total_exp"), total("total_ctrl"), total("events_exp"), total("events_ctrl")
+        )
+    return ArmTotals(total("total_exp"), total("total_ctrl"))
+
+
+def _differences(p: PoolResult) -> SubgroupDifferences:
+    """RevMan's test for subgroup differences: fixed-effect IV over subgroup totals."""
+    ok = np.flatnonzero(p.k[1:] > 0) + 1
+    between = pool_segments(p.estimate[ok], p.se[ok] ** 2, Segments.single(ok.size), random=False)
+    j = ok.size
+    return SubgroupDifferences(
+        q=float(between.q[0]) if j else math.nan,
+        df=float(j - 1) if j else math.nan,
+        p_value=float(between.p_q[0]),
+        i2=float(between.i2[0]),
+    )

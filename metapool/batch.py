@@ -1,0 +1,161 @@
+"""``metapool.pool``: many meta-analyses at once from flat or padded 2-D arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+
+from metapool._typing import FloatArray
+from metapool.effects import EffectSizes
+from metapool.errors import InputError
+from metapool.pooling.engine import PoolResult, pool_segments
+from metapool.pooling.segments import Segments, factorize
+from metapool.vocabulary import DataType, Model, resolve
+
+__all__ = ["PoolResult", "pool"]
+
+
+def pool(
+    yi: Any,
+    vi: Any = None,
+    groups: Any = None,
+    model: str = "random",
+    tau2: str = "DL",
+    ci_level: float = 0.95,
+    hksj: bool = False,
+    prediction: bool = False,
+    *,
+    tau2_ci: bool = False,
+    i2: str = "Q",
+) -> PoolResult:
+    """Pool any number of meta-analyses by inverse variance, all at once.
+
+    Parameters
+    ----------
+    yi, vi : array_like
+        Estimates and sampling variances (analysis scale, e.g. log odds ratios).
+        Either flat arrays with ``groups``, or 2-D arrays of shape
+        ``(studies, analyses)`` padded with NaN for ragged data. ``yi`` may
+        also be an :class:`~metapool.EffectSizes` (then omit ``vi``); its
+        non-estimable studies are left out of every ``k``.
+    groups : array_like, optional
+        Flat data only: each study's analysis label (any sortable dtype, in any
+        order). Results come in sorted label order, labels in ``.groups``.
+        Without it, flat data are one analysis.
+    model : {"random", "fixed"}
+    tau2 : str
+        τ² estimator: DL, REML, ML, PM, EB, HE, SJ or HS (metafor's definitions).
+    ci_level : float
+    hksj : bool
+        Hartung-Knapp-Sidik-Jonkman CI and test (t with k-1 df).
+    prediction : bool
+        Prediction interval θ ± t(k-2)·sqrt(τ² + SE²) (random effects, k >= 3).
+    tau2_ci : bool
+        Q-profile confidence interval for τ², with the matching I² and H².
+    i2 : {"Q", "tau2"}
+        I² and H² from Q (Higgins-Thompson, RevMan 5.4) or from τ² (metafor, RevMan Web).
+
+    Returns
+    -------
+    PoolResult
+        A record of arrays, one entry per analysis; ``converged`` flags
+        iterative τ² estimates that reached the tolerance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = pool([0.1, 0.3, 0.2, -0.1, 0.4], [0.01, 0.02, 0.015, 0.02, 0.03],
+    ...            groups=["a", "a", "a", "b", "b"])
+    >>> res.groups.tolist(), res.k.tolist()
+    (['a', 'b'], [3.0, 2.0])
+    >>> np.round(res.estimate, 4)
+    array([0.1733, 0.0858])
+    """
+    settings = resolve(
+        DataType.GENERIC,
+        measure="pool",
+        ratio=False,
+        model=model,
+        ci_level=ci_level,
+        tau2=tau2,
+        hksj=hksj,
+        prediction=prediction,
+        i2=i2,
+    )
+    y, v, seg, labels = _layout(yi, vi, groups)
+    result = pool_segments(
+        y,
+        v,
+        seg,
+        random=settings.model is Model.RANDOM,
+        tau2=settings.tau2,
+        ci_level=settings.ci_level,
+        hksj=settings.hksj,
+        prediction=settings.prediction,
+        tau2_ci=tau2_ci,
+        i2=settings.i2,
+    )
+    return attrs.evolve(result, groups=labels)
+
+
+def _layout(yi: Any, vi: Any, groups: Any) -> tuple[FloatArray, FloatArray, Segments, Any]:
+    if isinstance(yi, EffectSizes):
+        if vi is not None:
+            raise InputError("pass either EffectSizes or yi and vi, not both")
+        keep = yi.estimable
+        y, v = yi.yi[keep], yi.vi[keep]
+        if groups is not None:
+            g = np.asarray(groups)
+            if g.shape != keep.shape:
+                raise InputError(f"groups has {g.shape[0]} labels for {keep.size} studies")
+            labels, codes = factorize(g)
+            return y, v, Segments(codes[keep], labels.size), labels
+        return y, v, Segments.single(y.size), np.array([0])
+    if vi is None:
+        raise InputError("vi (sampling variances) is required")
+    y = np.asarray(yi, dtype=np.float64)
+    v = np.asarray(vi, dtype=np.float64)
+    if y.shape != v.shape:
+        raise InputError(f"yi has shape {y.shape} but vi has shape {v.shape}")
+    if y.ndim == 2:
+        if groups is not None:
+            raise InputError("2-D yi/vi are one analysis per column; groups is for flat arrays")
+        present = ~np.isnan(y)
+        if (present != ~np.isnan(v)).any():
+            i, j = np.argwhere(present != ~np.isnan(v))[0]
+            raise InputError(f"study {i} of analysis {j}: yi and vi must be NaN together (padding)")
+        # analyses become contiguous runs of the flat arrays
+        keep = present.T
+        y, v = y.T[keep], v.T[keep]
+        codes = np.repeat(np.arange(keep.shape[0], dtype=np.intp), keep.sum(axis=1))
+        labels = np.arange(keep.shape[0])
+        _check(y, v, codes, labels)
+        return y, v, Segments(codes, labels.size), labels
+    if y.ndim != 1:
+        raise InputError(f"yi must be 1-D (with groups) or 2-D (studies x analyses), got {y.ndim}-D")
+    if groups is None:
+        labels, codes = np.array([0]), np.zeros(y.size, dtype=np.intp)
+    else:
+        g = np.asarray(groups)
+        if g.shape != y.shape:
+            raise InputError(f"groups has shape {g.shape} but yi has shape {y.shape}")
+        labels, codes = factorize(g)
+    _check(y, v, codes, labels)
+    return y, v, Segments(codes, labels.size), labels
+
+
+def _check(y: FloatArray, v: FloatArray, codes: Any, labels: Any) -> None:
+    for name, arr, bad in (
+        ("yi", y, ~np.isfinite(y)),
+        ("vi", v, ~np.isfinite(v)),
+        ("vi", v, ~(v > 0)),
+    ):
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            what = "is not finite" if name == "yi" or not np.isfinite(arr[i]) else "must be positive"
+            raise InputError(
+                f"study {i} (group {labels[codes[i]]!r}): {name} = {arr[i]} {what}"
+                + (f" ({int(bad.sum()) - 1} more)" if bad.sum() > 1 else "")
+            )

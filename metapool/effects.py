@@ -1,0 +1,353 @@
+"""Study-level effect sizes (spec §2), vectorised over any number of studies.
+
+Every formula for a single study's estimate and variance lives here, once:
+the zero-cell rule, odds and risk ratios, risk difference, Peto's O-E,
+mean differences and Hedges' adjusted g.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import IntEnum
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from metapool._typing import BoolArray, FloatArray
+from metapool.errors import InputError
+
+__all__ = [
+    "Cells",
+    "EffectSizes",
+    "NotEstimable",
+    "corrected_cells",
+    "effect_sizes",
+]
+
+_DICHOTOMOUS = ("OR", "RR", "RD", "PETO_OR")
+_CONTINUOUS = ("MD", "SMD")
+
+
+class NotEstimable(IntEnum):
+    """Why a study has no estimate (0: it has one)."""
+
+    ESTIMABLE = 0
+    NO_EVENTS = 1
+    ALL_EVENTS = 2
+    MISSING = 3
+    ZERO_VARIANCE = 4
+
+    @property
+    def text(self) -> str:
+        return _REASONS[self]
+
+
+_REASONS = {
+    NotEstimable.ESTIMABLE: "",
+    NotEstimable.NO_EVENTS: "no events in either arm",
+    NotEstimable.ALL_EVENTS: "all participants had events in both arms",
+    NotEstimable.MISSING: "missing data",
+    NotEstimable.ZERO_VARIANCE: "zero variance",
+}
+
+
+@attrs.frozen
+class Cells:
+    """The four cells of 2x2 tables, one entry per study."""
+
+    a: FloatArray
+    b: FloatArray
+    c: FloatArray
+    d: FloatArray
+
+    @property
+    def n1(self) -> FloatArray:
+        return self.a + self.b
+
+    @property
+    def n2(self) -> FloatArray:
+        return self.c + self.d
+
+    def take(self, index: Any) -> Cells:
+        return Cells(self.a[index], self.b[index], self.c[index], self.d[index])
+
+
+def corrected_cells(cells: Cells) -> Cells:
+    """RevMan's zero-cell rule: add 0.5 to all four cells of a table with a zero cell.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = corrected_cells(Cells(*(np.array([x, 5.0]) for x in (0.0, 10, 3, 7))))
+    >>> c.a, c.d
+    (array([0.5, 5. ]), array([7.5, 7. ]))
+    """
+    zero = (cells.a == 0) | (cells.b == 0) | (cells.c == 0) | (cells.d == 0)
+    add = np.where(zero, 0.5, 0.0)
+    return Cells(cells.a + add, cells.b + add, cells.c + add, cells.d + add)
+
+
+@attrs.frozen
+class EffectSizes:
+    """Per-study estimates on the analysis scale (log for ratios) and their variances.
+
+    Attributes
+    ----------
+    measure : str
+    yi, vi : ndarray
+        Estimate and variance; NaN where the study is not estimable.
+    reason : ndarray of int8
+        :class:`NotEstimable` code per study (0 where estimable).
+    cells : Cells or None
+        Raw 2x2 cells (dichotomous data), for Mantel-Haenszel pooling.
+    """
+
+    measure: str
+    yi: FloatArray
+    vi: FloatArray
+    reason: npt.NDArray[np.int8]
+    cells: Cells | None = None
+
+    @property
+    def estimable(self) -> BoolArray:
+        return self.reason == NotEstimable.ESTIMABLE
+
+    @property
+    def se(self) -> FloatArray:
+        return np.sqrt(self.vi)
+
+
+def _as_array(name: str, value: Any, size: int | None) -> FloatArray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if size is not None and arr.shape[0] != size:
+        raise InputError(f"{name} has {arr.shape[0]} values, expected {size}")
+    return arr
+
+
+def _fail_where(
+    bad: BoolArray, labels: Any, message: Callable[[int], str]
+) -> None:
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        where = f"study {labels[i]!r}" if labels is not None else f"row {i}"
+        more = int(bad.sum()) - 1
+        extra = f" (and {more} more)" if more else ""
+        raise InputError(f"{where}: {message(i)}{extra}")
+
+
+def effect_sizes(
+    measure: str,
+    *,
+    study: Any = None,
+    swap_events: bool = False,
+    allow_missing: bool = False,
+    **arrays: Any,
+) -> EffectSizes:
+    """Compute per-study effect sizes for a RevMan measure from arrays.
+
+    Parameters
+    ----------
+    measure : str
+        ``"OR"``, ``"RR"``, ``"RD"``, ``"PETO_OR"`` from ``events_exp``,
+        ``total_exp``, ``events_ctrl``, ``total_ctrl``; ``"MD"``, ``"SMD"`` from
+        ``mean_exp``, ``sd_exp``, ``total_exp``, ``mean_ctrl``, ``sd_ctrl``,
+        ``total_ctrl``; ``"PETO_OR"`` also from ``o_minus_e`` and ``variance``;
+        any other label from ``estimate`` and ``se`` (generic inverse variance).
+    study : sequence, optional
+        Study labels, used only to name a study in error messages.
+    swap_events : bool
+        Count non-events instead of events (RevMan's "swap events").
+    allow_missing : bool
+        Treat NaN as an empty cell (the study is not estimable) instead of an error.
+    **arrays
+        The data columns named above; array-like of equal length.
+
+    Returns
+    -------
+    EffectSizes
+        ``yi`` and ``vi`` on the analysis scale (natural log for ratios).
+
+    Examples
+    --------
+    >>> es = effect_sizes("OR", events_exp=[49, 44], total_exp=[615, 758],
+    ...                   events_ctrl=[67, 64], total_ctrl=[624, 771])
+    >>> np.exp(es.yi).round(6)
+    array([0.719714, 0.68076 ])
+    >>> es.se.round(6)
+    array([0.19722 , 0.202897])
+    """
+    measure_u = measure.upper()
+    keys = set(arrays)
+    size: int | None = None
+    cols: dict[str, FloatArray] = {}
+    for name, value in arrays.items():
+        cols[name] = _as_array(name, value, size)
+        size = cols[name].shape[0]
+    missing_rows = np.zeros(size or 0, dtype=bool)
+    for name, arr in cols.items():
+        finite = np.isfinite(arr)
+        if allow_missing:
+            _fail_where(np.isinf(arr), study, lambda i, n=name: f"{n} is not finite")
+            missing_rows |= np.isnan(arr)
+        else:
+            _fail_where(~finite, study, lambda i, n=name, a=arr: f"{n} = {a[i]} is not finite")
+
+    def need(*names: str) -> list[FloatArray]:
+        absent = [n for n in names if n not in keys]
+        if absent:
+            raise InputError(f"measure {measure_u} needs {', '.join(absent)}")
+        extra = keys - set(names)
+        if extra:
+            raise InputError(
+                f"measure {measure_u} takes {', '.join(names)}; "
+                f"unexpected {', '.join(sorted(extra))}"
+            )
+        return [cols[n] for n in names]
+
+    if "estimate" in keys or "se" in keys:
+        est, se = need("estimate", "se")
+        _fail_where(se <= 0, study, lambda i: f"se = {se[i]} must be positive")
+        return _finish(measure_u, est, se * se, missing_rows)
+    if "o_minus_e" in keys or "variance" in keys:
+        z, v = need("o_minus_e", "variance")
+        _fail_where(v <= 0, study, lambda i: f"variance = {v[i]} must be positive")
+        return _finish(measure_u, z / v, 1.0 / v, missing_rows)
+    if measure_u in _DICHOTOMOUS:
+        e1, n1, e2, n2 = need("events_exp", "total_exp", "events_ctrl", "total_ctrl")
+        return _dichotomous(measure_u, e1, n1, e2, n2, study, swap_events, missing_rows)
+    if measure_u in _CONTINUOUS:
+        cols_c = need("mean_exp", "sd_exp", "total_exp", "mean_ctrl", "sd_ctrl", "total_ctrl")
+        return _continuous(measure_u, *cols_c, labels=study, missing=missing_rows)
+    raise InputError(
+        f"unknown measure {measure!r} for these columns; use OR, RR, RD, PETO_OR (counts), "
+        "MD, SMD (means), or any label with estimate and se"
+    )
+
+
+def _finish(
+    measure: str,
+    yi: FloatArray,
+    vi: FloatArray,
+    missing: BoolArray,
+    reason: npt.NDArray[np.int8] | None = None,
+    cells: Cells | None = None,
+) -> EffectSizes:
+    if reason is None:
+        reason = np.zeros(yi.shape, dtype=np.int8)
+    reason = np.where(missing, np.int8(NotEstimable.MISSING), reason).astype(np.int8)
+    bad = reason != NotEstimable.ESTIMABLE
+    if bad.any():
+        yi = np.where(bad, np.nan, yi)
+        vi = np.where(bad, np.nan, vi)
+    return EffectSizes(measure, yi, vi, reason, cells)
+
+
+def _check_counts(
+    e: FloatArray, n: FloatArray, arm: str, labels: Any, missing: BoolArray
+) -> None:
+    ok = ~missing
+    ev, tot = f"events_{arm}", f"total_{arm}"
+    _fail_where(ok & (e < 0), labels, lambda i: f"{ev} = {e[i]:g} is negative")
+    _fail_where(ok & (n < 1), labels, lambda i: f"{tot} = {n[i]:g} is less than 1")
+    _fail_where(
+        ok & ((e != np.floor(e)) | (n != np.floor(n))),
+        labels,
+        lambda i: f"{ev} = {e[i]:g} and {tot} = {n[i]:g} must be whole numbers",
+    )
+    _fail_where(
+        ok & (e > n), labels, lambda i: f"{ev} = {e[i]:g} is greater than {tot} = {n[i]:g}"
+    )
+
+
+def _dichotomous(
+    measure: str,
+    e1: FloatArray,
+    n1: FloatArray,
+    e2: FloatArray,
+    n2: FloatArray,
+    labels: Any,
+    swap: bool,
+    missing: BoolArray,
+) -> EffectSizes:
+    _check_counts(e1, n1, "exp", labels, missing)
+    _check_counts(e2, n2, "ctrl", labels, missing)
+    if swap:
+        e1, e2 = n1 - e1, n2 - e2
+    with np.errstate(all="ignore"):
+        raw = Cells(e1, n1 - e1, e2, n2 - e2)
+        reason = np.zeros(e1.shape, dtype=np.int8)
+        if measure != "RD":
+            reason[(raw.a == 0) & (raw.c == 0)] = NotEstimable.NO_EVENTS
+            reason[(raw.b == 0) & (raw.d == 0)] = NotEstimable.ALL_EVENTS
+        if measure == "PETO_OR":
+            o_minus_e, v = peto_o_minus_e(raw)
+            yi, vi = o_minus_e / v, 1.0 / v
+        else:
+            cc = corrected_cells(raw)
+            if measure == "OR":
+                yi = np.log(cc.a * cc.d / (cc.b * cc.c))
+                vi = 1 / cc.a + 1 / cc.b + 1 / cc.c + 1 / cc.d
+            elif measure == "RR":
+                m1, m2 = cc.n1, cc.n2
+                yi = np.log(cc.a / m1 * m2 / cc.c)
+                vi = 1 / cc.a + 1 / cc.c - 1 / m1 - 1 / m2
+            else:  # RD: estimate from the raw counts, variance from the corrected cells
+                yi = raw.a / n1 - raw.c / n2
+                m1, m2 = cc.n1, cc.n2
+                vi = cc.a * cc.b / m1**3 + cc.c * cc.d / m2**3
+    return _finish(measure, yi, vi, missing, reason, raw)
+
+
+def peto_o_minus_e(cells: Cells) -> tuple[FloatArray, FloatArray]:
+    """Peto's O - E and hypergeometric variance V of each 2x2 table (no correction)."""
+    n1, n2 = cells.n1, cells.n2
+    n = n1 + n2
+    events = cells.a + cells.c
+    expected = n1 * events / n
+    v = n1 * n2 * events * (n - events) / (n * n * (n - 1))
+    return cells.a - expected, v
+
+
+def _continuous(
+    measure: str,
+    m1: FloatArray,
+    s1: FloatArray,
+    n1: FloatArray,
+    m2: FloatArray,
+    s2: FloatArray,
+    n2: FloatArray,
+    *,
+    labels: Any,
+    missing: BoolArray,
+) -> EffectSizes:
+    ok = ~missing
+    for arm, s, n in (("exp", s1, n1), ("ctrl", s2, n2)):
+        _fail_where(ok & (n < 1), labels, lambda i, a=arm, n=n: f"total_{a} = {n[i]:g} is less than 1")
+        _fail_where(
+            ok & ((s < 0) | ((s == 0) & (n > 1))),
+            labels,
+            lambda i, a=arm, s=s, n=n: f"sd_{a} = {s[i]:g} must be positive (total_{a} = {n[i]:g})",
+        )
+        if measure == "SMD":
+            _fail_where(
+                ok & (n < 2),
+                labels,
+                lambda i, a=arm, n=n: f"total_{a} = {n[i]:g}: SMD needs at least 2 participants per arm",
+            )
+    with np.errstate(all="ignore"):
+        if measure == "MD":
+            yi = m1 - m2
+            vi = s1 * s1 / n1 + s2 * s2 / n2
+        else:  # Hedges' adjusted g with RevMan's approximate correction factor
+            n = n1 + n2
+            pooled_sd = np.sqrt(((n1 - 1) * s1 * s1 + (n2 - 1) * s2 * s2) / (n - 2))
+            yi = (m1 - m2) / pooled_sd * (1 - 3 / (4 * n - 9))
+            vi = n / (n1 * n2) + yi * yi / (2 * (n - 3.94))
+    reason = np.where(ok & (vi <= 0), np.int8(NotEstimable.ZERO_VARIANCE), np.int8(0))
+    return _finish(measure, yi, vi, missing, reason.astype(np.int8))

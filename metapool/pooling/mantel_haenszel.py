@@ -1,0 +1,56 @@
+"""Mantel-Haenszel fixed-effect pooling of 2x2 tables (spec §3), per group."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from metapool._typing import FloatArray
+from metapool.effects import Cells, corrected_cells
+from metapool.pooling.segments import Segments
+
+__all__ = ["FixedEffect", "mantel_haenszel"]
+
+
+@attrs.frozen
+class FixedEffect:
+    """A fixed-effect estimate per group (analysis scale) and each study's weight."""
+
+    estimate: FloatArray
+    variance: FloatArray
+    weights: FloatArray
+
+
+def mantel_haenszel(measure: str, raw: Cells, seg: Segments) -> FixedEffect:
+    """MH pooled log OR, log RR or RD with RevMan's variances, for every group at once.
+
+    ``raw`` holds the estimable studies' uncorrected cells; the zero-cell rule is
+    applied here as RevMan does (the RD estimate alone uses the raw counts).
+    """
+    cc = corrected_cells(raw)
+    a, b, c, d = cc.a, cc.b, cc.c, cc.d
+    n1, n2 = a + b, c + d
+    n = n1 + n2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "OR":
+            r, s = a * d / n, b * c / n
+            p, q = (a + d) / n, (b + c) / n
+            sr, ss = seg.sum(r), seg.sum(s)
+            estimate = np.log(sr / ss)
+            variance = 0.5 * (
+                seg.sum(p * r) / sr**2 + seg.sum(p * s + q * r) / (sr * ss) + seg.sum(q * s) / ss**2
+            )
+            return FixedEffect(estimate, variance, s)
+        if measure == "RR":
+            r, s = a * n2 / n, c * n1 / n
+            sr, ss = seg.sum(r), seg.sum(s)
+            estimate = np.log(sr / ss)
+            variance = seg.sum((n1 * n2 * (a + c) - a * c * n) / n**2) / (sr * ss)
+            return FixedEffect(estimate, variance, s)
+        # RD
+        m1, m2 = raw.n1, raw.n2
+        m = m1 + m2
+        weights = m1 * m2 / m
+        estimate = seg.sum((raw.a * m2 - raw.c * m1) / m) / seg.sum(weights)
+        variance = seg.sum((a * b * n2**3 + c * d * n1**3) / (n1 * n2 * n**2)) / seg.sum(n1 * n2 / n) ** 2
+        return FixedEffect(estimate, variance, weights)

@@ -1,0 +1,159 @@
+"""Study records: one trial's data as RevMan enters it, validated at construction.
+
+A field may be ``None`` where RevMan leaves a cell empty; such a study stays in
+the analysis as *not estimable*. Anything that cannot be data (negative counts,
+events above the total, non-finite numbers, ...) raises :class:`InputError`
+naming the study and the field.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any, TypeAlias
+
+import attrs
+
+from metapool.errors import InputError
+
+__all__ = ["Continuous", "Dichotomous", "Generic", "OMinusE", "Study"]
+
+
+def _name(instance: Any) -> str:
+    return f"study {instance.study!r}"
+
+
+def _study(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"study name must be a non-empty string, got {value!r}")
+
+
+def _subgroup(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise InputError(f"{_name(instance)}: subgroup must be a non-empty string or None")
+
+
+def _number(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise InputError(f"{_name(instance)}: {attribute.name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} is not finite")
+
+
+def _count(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    _number(instance, attribute, value)
+    if value is None:
+        return
+    assert isinstance(value, Real)
+    if value < 0:
+        raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} is negative")
+    if float(value) != math.floor(value):
+        raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} is not a whole number")
+
+
+def _total(events_field: str | None) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        _count(instance, attribute, value)
+        if value is None:
+            return
+        assert isinstance(value, Real)
+        if value < 1:
+            raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} is less than 1")
+        events = getattr(instance, events_field) if events_field else None
+        if events is not None and events > value:
+            raise InputError(
+                f"{_name(instance)}: {events_field} = {events!r} is greater than "
+                f"{attribute.name} = {value!r}"
+            )
+
+    return check
+
+
+def _sd(total_field: str) -> Any:
+    # validated on the total (after the SD) so that n is known
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        _total(None)(instance, attribute, value)
+        sd_field = "sd_" + attribute.name.split("_", 1)[1]
+        sd = getattr(instance, sd_field)
+        if sd is not None and value is not None:
+            assert isinstance(value, Real)
+            if sd < 0 or (sd == 0 and value > 1):
+                raise InputError(
+                    f"{_name(instance)}: {sd_field} = {sd!r} must be positive "
+                    f"({attribute.name} = {value!r})"
+                )
+
+    return check
+
+
+def _positive(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    _number(instance, attribute, value)
+    if value is not None and value <= 0:  # type: ignore[operator]
+        raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} must be positive")
+
+
+Number: TypeAlias = "float | None"
+Count: TypeAlias = "int | float | None"
+
+
+@attrs.frozen
+class Dichotomous:
+    """Events and participants in the experimental and control arms.
+
+    Examples
+    --------
+    >>> Dichotomous("ISIS-2", 1570, 8587, 1720, 8600)
+    Dichotomous(study='ISIS-2', events_exp=1570, total_exp=8587, events_ctrl=1720, total_ctrl=8600, subgroup=None)
+    """
+
+    study: str = attrs.field(validator=_study)
+    events_exp: Count = attrs.field(validator=_count)
+    total_exp: Count = attrs.field(validator=_total("events_exp"))
+    events_ctrl: Count = attrs.field(validator=_count)
+    total_ctrl: Count = attrs.field(validator=_total("events_ctrl"))
+    subgroup: str | None = attrs.field(default=None, validator=_subgroup)
+
+
+@attrs.frozen
+class Continuous:
+    """Mean, standard deviation and participants in each arm.
+
+    Examples
+    --------
+    >>> Continuous("Hart", 12.5, 1.47, 20, 12.3, 1.66, 20).mean_exp
+    12.5
+    """
+
+    study: str = attrs.field(validator=_study)
+    mean_exp: Number = attrs.field(validator=_number)
+    sd_exp: Number = attrs.field(validator=_number)
+    total_exp: Count = attrs.field(validator=_sd("sd_exp"))
+    mean_ctrl: Number = attrs.field(validator=_number)
+    sd_ctrl: Number = attrs.field(validator=_number)
+    total_ctrl: Count = attrs.field(validator=_sd("sd_ctrl"))
+    subgroup: str | None = attrs.field(default=None, validator=_subgroup)
+
+
+@attrs.frozen
+class OMinusE:
+    """Observed minus expected events (O-E) and its variance V."""
+
+    study: str = attrs.field(validator=_study)
+    o_minus_e: Number = attrs.field(validator=_number)
+    variance: Number = attrs.field(validator=_positive)
+    subgroup: str | None = attrs.field(default=None, validator=_subgroup)
+
+
+@attrs.frozen
+class Generic:
+    """An effect estimate and its standard error (log scale for ratio measures)."""
+
+    study: str = attrs.field(validator=_study)
+    estimate: Number = attrs.field(validator=_number)
+    se: Number = attrs.field(validator=_positive)
+    subgroup: str | None = attrs.field(default=None, validator=_subgroup)
+
+
+Study: TypeAlias = "Dichotomous | Continuous | OMinusE | Generic"

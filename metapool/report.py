@@ -1,0 +1,149 @@
+"""Plain-text RevMan tables: what a reviewer reads under a forest plot."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from metapool.records import Continuous, Dichotomous, Generic, OMinusE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from metapool.results import Heterogeneity, MetaAnalysis, StudyResult, Subgroup, Total
+
+__all__ = ["format_analysis", "format_p", "heterogeneity_line", "overall_effect_line"]
+
+
+def format_p(p: float) -> str:
+    """RevMan's P-value text: ``P = 0.13``, ``P = 0.001``, ``P < 0.00001``."""
+    if not math.isfinite(p):
+        return "P not applicable"
+    if p < 0.00001:
+        return "P < 0.00001"
+    for decimals in (2, 3, 4, 5):
+        if p >= 10.0**-decimals or decimals == 5:
+            return f"P = {p:.{decimals}f}"
+    raise AssertionError  # pragma: no cover
+
+
+def _num(x: float, decimals: int = 2) -> str:
+    return f"{x:.{decimals}f}" if math.isfinite(x) else ""
+
+
+def heterogeneity_line(h: Heterogeneity, random: bool) -> str:
+    """``Heterogeneity: Tau² = 0.01; Chi² = 9.95, df = 6 (P = 0.13); I² = 40%``."""
+    if not math.isfinite(h.df) or h.df < 1:
+        return "Heterogeneity: Not applicable"
+    tau = f"Tau² = {_num(h.tau2)}; " if random else ""
+    return (
+        f"Heterogeneity: {tau}Chi² = {_num(h.q)}, df = {h.df:.0f} ({format_p(h.p_value)}); "
+        f"I² = {h.i2:.0f}%"
+    )
+
+
+def overall_effect_line(t: Total) -> str:
+    """``Test for overall effect: Z = 3.29 (P = 0.001)``."""
+    if not t.estimable:
+        return "Test for overall effect: Not applicable"
+    return f"Test for overall effect: Z = {abs(t.z):.2f} ({format_p(t.p_value)})"
+
+
+def effect_text(estimate: float, lower: float, upper: float) -> str:
+    """``0.72 [0.49, 1.06]``, or ``Not estimable``."""
+    if not math.isfinite(estimate):
+        return "Not estimable"
+    return f"{estimate:.2f} [{lower:.2f}, {upper:.2f}]"
+
+
+def _data_cells(s: StudyResult) -> list[str]:
+    d = s.data
+    if isinstance(d, Dichotomous):
+        vals = [d.events_exp, d.total_exp, d.events_ctrl, d.total_ctrl]
+        return ["" if v is None else f"{v:g}" for v in vals]
+    if isinstance(d, Continuous):
+        vals = [d.mean_exp, d.sd_exp, d.total_exp, d.mean_ctrl, d.sd_ctrl, d.total_ctrl]
+        return ["" if v is None else f"{v:g}" for v in vals]
+    if isinstance(d, OMinusE):
+        return ["" if v is None else f"{v:g}" for v in (d.o_minus_e, d.variance)]
+    assert isinstance(d, Generic)
+    return ["" if v is None else f"{v:.4f}" for v in (d.estimate, d.se)]
+
+
+def _headers(res: MetaAnalysis) -> list[str]:
+    d = res.studies[0].data
+    if isinstance(d, Dichotomous):
+        return ["Exp events", "Exp total", "Ctrl events", "Ctrl total"]
+    if isinstance(d, Continuous):
+        return ["Exp mean", "Exp SD", "Exp total", "Ctrl mean", "Ctrl SD", "Ctrl total"]
+    if isinstance(d, OMinusE):
+        return ["O-E", "Variance"]
+    label = res.settings.measure
+    return [f"log[{label}]" if res.settings.ratio else label, "SE"]
+
+
+def format_analysis(res: MetaAnalysis) -> str:
+    """The whole RevMan table of an analysis, subgroups included."""
+    pct = f"{res.settings.ci_level * 100:g}%"
+    random = res.settings.model.value == "random"
+    headers = ["Study or Subgroup", *_headers(res), "Weight", res.settings.label]
+    rows: list[list[str] | str] = []
+    n_data = len(headers) - 3
+
+    def study_row(s: StudyResult, weight: float) -> list[str]:
+        w = f"{weight:.1f}%" if s.estimable else ""
+        return [s.study, *_data_cells(s), w, effect_text(s.estimate, s.ci_lower, s.ci_upper)]
+
+    def total_block(part: Subgroup, label: str, share: float) -> None:
+        t = part.total
+        arms = part.totals
+        cells = [""] * n_data
+        if arms is not None:
+            if n_data == 4:
+                cells = ["", f"{arms.total_exp:g}", "", f"{arms.total_ctrl:g}"]
+            elif n_data == 6:
+                cells = ["", "", f"{arms.total_exp:g}", "", "", f"{arms.total_ctrl:g}"]
+        rows.append([f"{label} ({pct} CI)", *cells, f"{share:.1f}%", effect_text(t.estimate, t.ci_lower, t.ci_upper)])
+        if arms is not None and arms.events_exp is not None:
+            rows.append(["Total events", f"{arms.events_exp:g}", "", f"{arms.events_ctrl:g}", "", "", ""])
+        rows.append(heterogeneity_line(part.heterogeneity, random))
+        rows.append(overall_effect_line(t))
+        if part.prediction is not None and math.isfinite(part.prediction.lower):
+            p = part.prediction
+            rows.append(f"Prediction interval: [{p.lower:.2f}, {p.upper:.2f}]")
+
+    if res.subgroups:
+        overall = {(s.study, s.subgroup): s.weight for s in res.studies}
+        for j, (name, sub) in enumerate(res.subgroups.items(), start=1):
+            rows.append(f"{j} {name}")
+            share = 0.0
+            for s in sub.studies:
+                w = overall[(s.study, s.subgroup)]
+                share += w
+                rows.append(study_row(s, w))
+            total_block(sub, "Subtotal", share)
+            rows.append("")
+    else:
+        for s in res.studies:
+            rows.append(study_row(s, s.weight))
+    total_block(res, "Total", 100.0 if res.estimable else 0.0)
+    diff = res.subgroup_differences
+    if diff is not None:
+        if math.isfinite(diff.p_value):
+            rows.append(
+                f"Test for subgroup differences: Chi² = {diff.q:.2f}, df = {diff.df:.0f} "
+                f"({format_p(diff.p_value)}), I² = {diff.i2:.1f}%"
+            )
+        else:
+            rows.append("Test for subgroup differences: Not applicable")
+    table = [r for r in rows if isinstance(r, list)]
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *table)]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
+        return "  ".join([first, *rest]).rstrip()
+
+    out = [line(headers), "-" * len(line(headers))]
+    out += [line(r) if isinstance(r, list) else r for r in rows]
+    left, right = "Favours experimental", "Favours control"
+    out.append(f"({res.settings.measure}: below {'1' if res.settings.ratio else '0'} {left.lower()}; above, {right.lower()})")
+    return "\n".join(out)

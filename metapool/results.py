@@ -1,0 +1,228 @@
+"""Result records of :func:`metapool.analyse`: what RevMan shows under a forest plot.
+
+Numbers that do not exist for an analysis (no estimable study, heterogeneity
+with k = 1) are NaN, never dropped. ``estimate`` and confidence limits are on
+the natural scale (ratios exponentiated); ``se`` and ``z`` on the analysis
+scale (natural log for ratios).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from metapool.records import Study
+from metapool.vocabulary import Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from metapool.diagnostics.bias import RankTest, RegressionTest, TrimFill
+    from metapool.diagnostics.sensitivity import Influence, Sequence
+
+__all__ = [
+    "ArmTotals",
+    "Heterogeneity",
+    "Interval",
+    "MetaAnalysis",
+    "StudyResult",
+    "Subgroup",
+    "SubgroupDifferences",
+    "Total",
+]
+
+
+@attrs.frozen
+class Total:
+    """A pooled estimate with its confidence interval and test for overall effect."""
+
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    se: float
+    z: float
+    p_value: float
+
+    @property
+    def estimable(self) -> bool:
+        return math.isfinite(self.estimate)
+
+
+@attrs.frozen
+class Interval:
+    """A lower and an upper limit (natural scale for prediction intervals of ratios)."""
+
+    lower: float
+    upper: float
+
+
+@attrs.frozen
+class Heterogeneity:
+    """Cochran's Q (RevMan's Chi²), its df and P, I² in percent, and τ².
+
+    ``p_value`` and ``i2`` are NaN when heterogeneity does not apply (k = 1).
+    """
+
+    q: float
+    df: float
+    p_value: float
+    i2: float
+    tau2: float
+    h2: float = math.nan
+    tau2_ci: Interval | None = None
+    i2_ci: Interval | None = None
+    converged: bool = True
+
+
+@attrs.frozen
+class StudyResult:
+    """One study row: its effect, CI, SE and percentage weight.
+
+    ``weight`` is the study's share of the analysis it is listed in (of the
+    overall analysis in :attr:`MetaAnalysis.studies`, of its subgroup in a
+    :class:`Subgroup`). A study that is not estimable has ``estimable=False``,
+    the ``reason``, and NaN numbers.
+    """
+
+    study: str
+    subgroup: str | None
+    estimate: float
+    ci_lower: float
+    ci_upper: float
+    se: float
+    weight: float
+    estimable: bool
+    reason: str
+    data: Study = attrs.field(repr=False)
+
+
+@attrs.frozen
+class ArmTotals:
+    """Participants (and events, for dichotomous data) summed over the studies."""
+
+    total_exp: float
+    total_ctrl: float
+    events_exp: float | None = None
+    events_ctrl: float | None = None
+
+
+@attrs.frozen
+class SubgroupDifferences:
+    """Test for subgroup differences: Q between estimable subgroups, df = J - 1."""
+
+    q: float
+    df: float
+    p_value: float
+    i2: float
+
+
+@attrs.frozen(kw_only=True)
+class Subgroup:
+    """One pooled analysis: a subgroup, or (as :class:`MetaAnalysis`) the whole."""
+
+    name: str | None
+    total: Total
+    heterogeneity: Heterogeneity
+    studies: tuple[StudyResult, ...]
+    totals: ArmTotals | None
+    k: int
+    prediction: Interval | None = None
+
+    @property
+    def estimable(self) -> bool:
+        """False when no study is estimable: RevMan's "Not estimable" total."""
+        return self.k > 0
+
+
+@attrs.frozen(kw_only=True)
+class MetaAnalysis(Subgroup):
+    """The result of :func:`metapool.analyse`.
+
+    Attributes
+    ----------
+    settings : Settings
+        The resolved data type, measure, method, model and options.
+    total, heterogeneity, studies, totals, k, prediction
+        The overall analysis of all studies (subgroups ignored).
+    subgroups : dict
+        Subgroup name -> :class:`Subgroup` (empty without subgroups).
+    subgroup_differences : SubgroupDifferences or None
+        The test for subgroup differences (None without subgroups).
+    """
+
+    settings: Settings
+    subgroups: Mapping[str, Subgroup] = attrs.field(factory=dict, eq=False, hash=False)
+    subgroup_differences: SubgroupDifferences | None = None
+
+    def __str__(self) -> str:
+        from metapool.report import format_analysis
+
+        return format_analysis(self)
+
+    # -- beyond RevMan: the metafor-style pipeline --------------------------------
+    def leave_one_out(self) -> Sequence:
+        """Re-run the analysis without each estimable study in turn (one batch)."""
+        from metapool.diagnostics.sensitivity import leave_one_out
+
+        return leave_one_out(self)
+
+    def cumulative(self, order: Any = None) -> Sequence:
+        """Cumulative meta-analysis adding studies in ``order`` (study names or a key)."""
+        from metapool.diagnostics.sensitivity import cumulative
+
+        return cumulative(self, order)
+
+    def influence(self) -> Influence:
+        """Influence diagnostics as metafor's ``influence()``."""
+        from metapool.diagnostics.sensitivity import influence
+
+        return influence(self)
+
+    def egger(self) -> RegressionTest:
+        """Egger's regression test for funnel-plot asymmetry."""
+        from metapool.diagnostics.bias import egger
+
+        return egger(self)
+
+    def begg(self) -> RankTest:
+        """Begg and Mazumdar's rank correlation test."""
+        from metapool.diagnostics.bias import begg
+
+        return begg(self)
+
+    def peters(self) -> RegressionTest:
+        """Peters' regression test (dichotomous data)."""
+        from metapool.diagnostics.bias import peters
+
+        return peters(self)
+
+    def harbord(self) -> RegressionTest:
+        """Harbord's score test (dichotomous data)."""
+        from metapool.diagnostics.bias import harbord
+
+        return harbord(self)
+
+    def trimfill(self, estimator: str = "L0", side: str | None = None) -> TrimFill:
+        """Duval and Tweedie's trim-and-fill."""
+        from metapool.diagnostics.bias import trimfill
+
+        return trimfill(self, estimator=estimator, side=side)
+
+    def forest(self, **kwargs: Any) -> Any:
+        """RevMan-style forest plot (matplotlib Figure); needs ``metapool[plot]``."""
+        from metapool.plots.forest import forest
+
+        return forest(self, **kwargs)
+
+    def funnel(self, **kwargs: Any) -> Any:
+        """Funnel plot (matplotlib Figure); needs ``metapool[plot]``."""
+        from metapool.plots.funnel import funnel
+
+        return funnel(self, **kwargs)
+
+    def to_dataframe(self) -> Any:
+        """One row per study plus subgroup and total rows; needs pandas."""
+        from metapool.io.dataframe import result_to_dataframe
+
+        return result_to_dataframe(self)

@@ -1,0 +1,258 @@
+"""RevMan 5.4's vocabulary: data types, effect measures, statistical methods, models.
+
+Names and defaults live here, once; every entry point resolves user strings
+through :func:`resolve` so that errors read the same everywhere.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import attrs
+
+from metapool.errors import InputError
+
+__all__ = [
+    "TAU2_METHODS",
+    "DataType",
+    "Method",
+    "Model",
+    "Settings",
+    "resolve",
+]
+
+
+class DataType(str, Enum):
+    """RevMan's four data types."""
+
+    DICHOTOMOUS = "dichotomous"
+    CONTINUOUS = "continuous"
+    O_MINUS_E = "o_minus_e"
+    GENERIC = "generic"
+
+
+class Method(str, Enum):
+    """Statistical method for fixed-effect pooling (and RevMan's Q)."""
+
+    MH = "MH"
+    IV = "IV"
+    PETO = "PETO"
+
+
+class Model(str, Enum):
+    """Analysis model."""
+
+    FIXED = "fixed"
+    RANDOM = "random"
+
+
+#: τ² estimators (metafor's names). DL is RevMan 5.4's.
+TAU2_METHODS = ("DL", "REML", "ML", "PM", "EB", "HE", "SJ", "HS")
+
+_RATIO = frozenset({"OR", "RR", "PETO_OR", "HR"})
+_DIFFERENCE = frozenset({"RD", "MD", "SMD"})
+
+# measure -> methods allowed, first is RevMan's default
+_METHODS: dict[DataType, dict[str, tuple[Method, ...]]] = {
+    DataType.DICHOTOMOUS: {
+        "OR": (Method.MH, Method.IV),
+        "RR": (Method.MH, Method.IV),
+        "RD": (Method.MH, Method.IV),
+        "PETO_OR": (Method.PETO,),
+    },
+    DataType.CONTINUOUS: {"MD": (Method.IV,), "SMD": (Method.IV,)},
+    DataType.O_MINUS_E: {"PETO_OR": (Method.PETO, Method.IV), "HR": (Method.IV, Method.PETO)},
+}
+_DEFAULT_MEASURE = {
+    DataType.DICHOTOMOUS: "OR",
+    DataType.CONTINUOUS: "MD",
+    DataType.O_MINUS_E: "PETO_OR",
+}
+_ALIASES = {
+    "PETO": "PETO_OR",
+    "PETO OR": "PETO_OR",
+    "ODDS RATIO": "OR",
+    "RISK RATIO": "RR",
+    "RISK DIFFERENCE": "RD",
+    "MEAN DIFFERENCE": "MD",
+    "STD. MEAN DIFFERENCE": "SMD",
+    "STANDARDISED MEAN DIFFERENCE": "SMD",
+    "STANDARDIZED MEAN DIFFERENCE": "SMD",
+    "PETO ODDS RATIO": "PETO_OR",
+    "M-H": "MH",
+    "MANTEL-HAENSZEL": "MH",
+    "INVERSE VARIANCE": "IV",
+    "EXP[(O-E) / V]": "PETO_OR",
+}
+
+
+@attrs.frozen
+class Settings:
+    """A fully resolved analysis specification.
+
+    Attributes
+    ----------
+    data_type, measure, method, model
+        RevMan's choices. ``measure`` is upper case (``"OR"``, ``"SMD"``, or a
+        generic label such as ``"HR"``).
+    ratio
+        Whether the measure is pooled on the natural-log scale.
+    ci_level, study_ci_level
+        Confidence levels of the totals and of the study rows (0-1).
+    tau2
+        τ² estimator for the random-effects model (``"DL"`` in RevMan 5.4).
+    hksj
+        Hartung-Knapp-Sidik-Jonkman confidence interval for the mean.
+    prediction
+        Compute a prediction interval (random effects, k >= 3).
+    i2
+        ``"Q"`` (Higgins-Thompson, RevMan 5.4) or ``"tau2"`` (from τ², RevMan Web).
+    swap_events
+        Events and non-events were swapped (dichotomous data).
+    """
+
+    data_type: DataType
+    measure: str
+    method: Method
+    model: Model
+    ratio: bool
+    ci_level: float = 0.95
+    study_ci_level: float = 0.95
+    tau2: str = "DL"
+    hksj: bool = False
+    prediction: bool = False
+    i2: str = "Q"
+    swap_events: bool = False
+
+    @property
+    def label(self) -> str:
+        """RevMan's heading, e.g. ``"Odds Ratio M-H, Fixed, 95% CI"``."""
+        names = {
+            "OR": "Odds Ratio",
+            "RR": "Risk Ratio",
+            "RD": "Risk Difference",
+            "PETO_OR": "Peto Odds Ratio",
+            "MD": "Mean Difference",
+            "SMD": "Std. Mean Difference",
+        }
+        method = {"MH": "M-H", "IV": "IV", "PETO": "Peto"}[self.method.value]
+        model = "Fixed" if self.model is Model.FIXED else "Random"
+        level = f"{_percent(self.study_ci_level)}% CI"
+        return f"{names.get(self.measure, self.measure)} {method}, {model}, {level}"
+
+
+def _percent(level: float) -> str:
+    return f"{level * 100:g}"
+
+
+def _level(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{name} must be a number between 0 and 1 (e.g. 0.95), got {value!r}")
+    level = float(value)
+    if level > 1 and level < 100:  # RevMan writes 95 for 95 %
+        level /= 100
+    if not 0 < level < 1:
+        raise InputError(f"{name} must be between 0 and 1 (e.g. 0.95), got {value!r}")
+    return level
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    key = value.strip().upper()
+    key = _ALIASES.get(key, key)
+    for option in allowed:
+        if option.upper() == key:
+            return option
+    raise InputError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
+
+
+def resolve(
+    data_type: DataType,
+    *,
+    measure: str | None = None,
+    method: str | None = None,
+    model: str = "fixed",
+    ratio: bool | None = None,
+    ci_level: float = 0.95,
+    study_ci_level: float | None = None,
+    tau2: str = "DL",
+    hksj: bool = False,
+    prediction: bool = False,
+    i2: str = "Q",
+    swap_events: bool = False,
+) -> Settings:
+    """Check a combination of options and fill in RevMan's defaults.
+
+    Defaults: the measure is OR for dichotomous data, MD for continuous data
+    and PETO_OR for O-E data; the method is the first RevMan offers for the
+    measure (MH for OR/RR/RD, IV for MD/SMD/generic, Peto for PETO_OR).
+    """
+    model_v = Model(_choice("model", model, ("fixed", "random")))
+    tau2_v = _choice("tau2 estimator", tau2, TAU2_METHODS)
+    i2_v = _choice("i2", i2, ("Q", "tau2"))
+    ci = _level("ci_level", ci_level)
+    study_ci = ci if study_ci_level is None else _level("study_ci_level", study_ci_level)
+
+    if data_type is DataType.GENERIC:
+        if measure is None:
+            raise InputError(
+                "generic inverse-variance data need a measure label, e.g. measure='HR', "
+                "and ratio=True/False"
+            )
+        if not isinstance(measure, str) or not measure.strip():
+            raise InputError(f"measure must be a non-empty label, got {measure!r}")
+        measure_v = _ALIASES.get(measure.strip().upper(), measure.strip().upper())
+        if ratio is None:
+            if measure_v in _RATIO:
+                ratio = True
+            elif measure_v in _DIFFERENCE:
+                ratio = False
+            else:
+                raise InputError(
+                    f"say whether generic measure {measure!r} is a ratio (pooled on the log "
+                    "scale): ratio=True or ratio=False"
+                )
+        method_v = Method(_choice("method", method or "IV", ("IV",)))
+    else:
+        allowed = _METHODS[data_type]
+        measure_v = _choice(
+            f"measure for {data_type.value} data",
+            measure or _DEFAULT_MEASURE[data_type],
+            tuple(allowed),
+        )
+        methods = allowed[measure_v]
+        if method is None:
+            method_v = methods[0]
+        else:
+            method_v = Method(_choice("method", method, ("MH", "IV", "PETO")))
+            if method_v not in methods:
+                raise InputError(
+                    f"method {method_v.value} does not fit measure {measure_v} "
+                    f"({data_type.value} data); allowed: {', '.join(m.value for m in methods)}"
+                )
+        is_ratio = measure_v in _RATIO
+        if ratio is not None and bool(ratio) != is_ratio:
+            raise InputError(f"measure {measure_v} is {'a' if is_ratio else 'not a'} ratio")
+        ratio = is_ratio
+    if method_v is Method.PETO and model_v is Model.RANDOM:
+        raise InputError(
+            "the Peto method has no random-effects model; use model='fixed', "
+            "or method='IV' for random effects"
+        )
+    if swap_events and data_type is not DataType.DICHOTOMOUS:
+        raise InputError("swap_events applies to dichotomous data only")
+    return Settings(
+        data_type=data_type,
+        measure=measure_v,
+        method=method_v,
+        model=model_v,
+        ratio=bool(ratio),
+        ci_level=ci,
+        study_ci_level=study_ci,
+        tau2=tau2_v,
+        hksj=bool(hksj),
+        prediction=bool(prediction),
+        i2=i2_v,
+        swap_events=bool(swap_events),
+    )
