@@ -228,9 +228,7 @@ def _assemble(
             "name": name,
             "total": _total(pooled, g, settings.ratio),
             "heterogeneity": _heterogeneity(pooled, g),
-            "studies": tuple(
-                study_rows[i](float(weight[g, i])) for i in members
-            ),
+            "studies": tuple(study_rows[i](float(weight[g, i])) for i in members),
             "totals": _arm_totals(columns, members),
             "k": int(pooled.k[g]),
             "prediction": _interval(pooled.pi_lower, pooled.pi_upper, g, settings.ratio),

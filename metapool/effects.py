@@ -82,7 +82,7 @@ def corrected_cells(cells: Cells) -> Cells:
     >>> import numpy as np
     >>> c = corrected_cells(Cells(*(np.array([x, 5.0]) for x in (0.0, 10, 3, 7))))
     >>> c.a, c.d
-    (array([0.5, 5. ]), array([7.5, 7. ]))
+    (array([0.5, 5. ]), array([7.5, 5. ]))
     """
     zero = (cells.a == 0) | (cells.b == 0) | (cells.c == 0) | (cells.d == 0)
     add = np.where(zero, 0.5, 0.0)
@@ -112,7 +112,8 @@ class EffectSizes:
 
     @property
     def estimable(self) -> BoolArray:
-        return self.reason == NotEstimable.ESTIMABLE
+        ok: BoolArray = self.reason == NotEstimable.ESTIMABLE
+        return ok
 
     @property
     def se(self) -> FloatArray:
@@ -130,15 +131,15 @@ def _as_array(name: str, value: Any, size: int | None) -> FloatArray:
     return arr
 
 
-def _fail_where(
-    bad: BoolArray, labels: Any, message: Callable[[int], str]
-) -> None:
+def _fail_where(bad: BoolArray, labels: Any, message: str, **values: FloatArray) -> None:
+    """Raise for the first row flagged ``bad``; ``message`` is formatted with that row's values."""
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         where = f"study {labels[i]!r}" if labels is not None else f"row {i}"
         more = int(bad.sum()) - 1
         extra = f" (and {more} more)" if more else ""
-        raise InputError(f"{where}: {message(i)}{extra}")
+        text = message.format(**{name: float(v[i]) for name, v in values.items()})
+        raise InputError(f"{where}: {text}{extra}")
 
 
 def effect_sizes(
@@ -193,10 +194,10 @@ def effect_sizes(
     for name, arr in cols.items():
         finite = np.isfinite(arr)
         if allow_missing:
-            _fail_where(np.isinf(arr), study, lambda i, n=name: f"{n} is not finite")
+            _fail_where(np.isinf(arr), study, f"{name} = {{x}} is not finite", x=arr)
             missing_rows |= np.isnan(arr)
         else:
-            _fail_where(~finite, study, lambda i, n=name, a=arr: f"{n} = {a[i]} is not finite")
+            _fail_where(~finite, study, f"{name} = {{x}} is not finite", x=arr)
 
     def need(*names: str) -> list[FloatArray]:
         absent = [n for n in names if n not in keys]
@@ -212,11 +213,11 @@ def effect_sizes(
 
     if "estimate" in keys or "se" in keys:
         est, se = need("estimate", "se")
-        _fail_where(se <= 0, study, lambda i: f"se = {se[i]} must be positive")
+        _fail_where(se <= 0, study, "se = {x:g} must be positive", x=se)
         return _finish(measure_u, est, se * se, missing_rows)
     if "o_minus_e" in keys or "variance" in keys:
         z, v = need("o_minus_e", "variance")
-        _fail_where(v <= 0, study, lambda i: f"variance = {v[i]} must be positive")
+        _fail_where(v <= 0, study, "variance = {x:g} must be positive", x=v)
         return _finish(measure_u, z / v, 1.0 / v, missing_rows)
     if measure_u in _DICHOTOMOUS:
         e1, n1, e2, n2 = need("events_exp", "total_exp", "events_ctrl", "total_ctrl")
@@ -248,21 +249,19 @@ def _finish(
     return EffectSizes(measure, yi, vi, reason, cells)
 
 
-def _check_counts(
-    e: FloatArray, n: FloatArray, arm: str, labels: Any, missing: BoolArray
-) -> None:
+def _check_counts(e: FloatArray, n: FloatArray, arm: str, labels: Any, missing: BoolArray) -> None:
     ok = ~missing
     ev, tot = f"events_{arm}", f"total_{arm}"
-    _fail_where(ok & (e < 0), labels, lambda i: f"{ev} = {e[i]:g} is negative")
-    _fail_where(ok & (n < 1), labels, lambda i: f"{tot} = {n[i]:g} is less than 1")
+    _fail_where(ok & (e < 0), labels, ev + " = {e:g} is negative", e=e)
+    _fail_where(ok & (n < 1), labels, tot + " = {n:g} is less than 1", n=n)
     _fail_where(
         ok & ((e != np.floor(e)) | (n != np.floor(n))),
         labels,
-        lambda i: f"{ev} = {e[i]:g} and {tot} = {n[i]:g} must be whole numbers",
+        ev + " = {e:g} and " + tot + " = {n:g} must be whole numbers",
+        e=e,
+        n=n,
     )
-    _fail_where(
-        ok & (e > n), labels, lambda i: f"{ev} = {e[i]:g} is greater than {tot} = {n[i]:g}"
-    )
+    _fail_where(ok & (e > n), labels, ev + " = {e:g} is greater than " + tot + " = {n:g}", e=e, n=n)
 
 
 def _dichotomous(
@@ -328,17 +327,18 @@ def _continuous(
 ) -> EffectSizes:
     ok = ~missing
     for arm, s, n in (("exp", s1, n1), ("ctrl", s2, n2)):
-        _fail_where(ok & (n < 1), labels, lambda i, a=arm, n=n: f"total_{a} = {n[i]:g} is less than 1")
+        total = f"total_{arm} = {{n:g}}"
+        _fail_where(ok & (n < 1), labels, total + " is less than 1", n=n)
         _fail_where(
             ok & ((s < 0) | ((s == 0) & (n > 1))),
             labels,
-            lambda i, a=arm, s=s, n=n: f"sd_{a} = {s[i]:g} must be positive (total_{a} = {n[i]:g})",
+            f"sd_{arm} = {{s:g}} must be positive ({total})",
+            s=s,
+            n=n,
         )
         if measure == "SMD":
             _fail_where(
-                ok & (n < 2),
-                labels,
-                lambda i, a=arm, n=n: f"total_{a} = {n[i]:g}: SMD needs at least 2 participants per arm",
+                ok & (n < 2), labels, total + ": SMD needs at least 2 participants per arm", n=n
             )
     with np.errstate(all="ignore"):
         if measure == "MD":

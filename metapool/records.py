@@ -49,7 +49,7 @@ def _count(instance: Any, attribute: attrs.Attribute[Any], value: object) -> Non
     assert isinstance(value, Real)
     if value < 0:
         raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} is negative")
-    if float(value) != math.floor(value):
+    if not float(value).is_integer():
         raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} is not a whole number")
 
 
@@ -78,8 +78,7 @@ def _sd(total_field: str) -> Any:
         sd_field = "sd_" + attribute.name.split("_", 1)[1]
         sd = getattr(instance, sd_field)
         if sd is not None and value is not None:
-            assert isinstance(value, Real)
-            if sd < 0 or (sd == 0 and value > 1):
+            if sd < 0 or (sd == 0 and float(value) > 1):  # type: ignore[arg-type]
                 raise InputError(
                     f"{_name(instance)}: {sd_field} = {sd!r} must be positive "
                     f"({attribute.name} = {value!r})"
@@ -104,8 +103,11 @@ class Dichotomous:
 
     Examples
     --------
-    >>> Dichotomous("ISIS-2", 1570, 8587, 1720, 8600)
-    Dichotomous(study='ISIS-2', events_exp=1570, total_exp=8587, events_ctrl=1720, total_ctrl=8600, subgroup=None)
+    >>> Dichotomous("ISIS-2", 1570, 8587, 1720, 8600).total_ctrl
+    8600
+    >>> Dichotomous("ISIS-2", 9000, 8587, 1720, 8600)
+    Traceback (most recent call last):
+    metapool.errors.InputError: study 'ISIS-2': events_exp = 9000 is greater than total_exp = 8587
     """
 
     study: str = attrs.field(validator=_study)

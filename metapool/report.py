@@ -101,9 +101,18 @@ def format_analysis(res: MetaAnalysis) -> str:
                 cells = ["", f"{arms.total_exp:g}", "", f"{arms.total_ctrl:g}"]
             elif n_data == 6:
                 cells = ["", "", f"{arms.total_exp:g}", "", "", f"{arms.total_ctrl:g}"]
-        rows.append([f"{label} ({pct} CI)", *cells, f"{share:.1f}%", effect_text(t.estimate, t.ci_lower, t.ci_upper)])
+        rows.append(
+            [
+                f"{label} ({pct} CI)",
+                *cells,
+                f"{share:.1f}%",
+                effect_text(t.estimate, t.ci_lower, t.ci_upper),
+            ]
+        )
         if arms is not None and arms.events_exp is not None:
-            rows.append(["Total events", f"{arms.events_exp:g}", "", f"{arms.events_ctrl:g}", "", "", ""])
+            rows.append(
+                ["Total events", f"{arms.events_exp:g}", "", f"{arms.events_ctrl:g}", "", "", ""]
+            )
         rows.append(heterogeneity_line(part.heterogeneity, random))
         rows.append(overall_effect_line(t))
         if part.prediction is not None and math.isfinite(part.prediction.lower):
@@ -135,15 +144,13 @@ def format_analysis(res: MetaAnalysis) -> str:
         else:
             rows.append("Test for subgroup differences: Not applicable")
     table = [r for r in rows if isinstance(r, list)]
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *table)]
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *table, strict=True)]
 
     def line(cells: list[str]) -> str:
         first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
         return "  ".join([first, *rest]).rstrip()
 
     out = [line(headers), "-" * len(line(headers))]
     out += [line(r) if isinstance(r, list) else r for r in rows]
-    left, right = "Favours experimental", "Favours control"
-    out.append(f"({res.settings.measure}: below {'1' if res.settings.ratio else '0'} {left.lower()}; above, {right.lower()})")
     return "\n".join(out)

@@ -68,8 +68,7 @@ _DEFAULT_MEASURE = {
     DataType.CONTINUOUS: "MD",
     DataType.O_MINUS_E: "PETO_OR",
 }
-_ALIASES = {
-    "PETO": "PETO_OR",
+_MEASURE_ALIASES = {
     "PETO OR": "PETO_OR",
     "ODDS RATIO": "OR",
     "RISK RATIO": "RR",
@@ -79,11 +78,9 @@ _ALIASES = {
     "STANDARDISED MEAN DIFFERENCE": "SMD",
     "STANDARDIZED MEAN DIFFERENCE": "SMD",
     "PETO ODDS RATIO": "PETO_OR",
-    "M-H": "MH",
-    "MANTEL-HAENSZEL": "MH",
-    "INVERSE VARIANCE": "IV",
-    "EXP[(O-E) / V]": "PETO_OR",
+    "HAZARD RATIO": "HR",
 }
+_METHOD_ALIASES = {"M-H": "MH", "MANTEL-HAENSZEL": "MH", "INVERSE VARIANCE": "IV"}
 
 
 @attrs.frozen
@@ -156,11 +153,13 @@ def _level(name: str, value: object) -> float:
     return level
 
 
-def _choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
+def _choice(
+    name: str, value: object, allowed: tuple[str, ...], aliases: dict[str, str] | None = None
+) -> str:
     if not isinstance(value, str):
         raise InputError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
     key = value.strip().upper()
-    key = _ALIASES.get(key, key)
+    key = (aliases or {}).get(key, key)
     for option in allowed:
         if option.upper() == key:
             return option
@@ -202,7 +201,7 @@ def resolve(
             )
         if not isinstance(measure, str) or not measure.strip():
             raise InputError(f"measure must be a non-empty label, got {measure!r}")
-        measure_v = _ALIASES.get(measure.strip().upper(), measure.strip().upper())
+        measure_v = _MEASURE_ALIASES.get(measure.strip().upper(), measure.strip().upper())
         if ratio is None:
             if measure_v in _RATIO:
                 ratio = True
@@ -213,19 +212,20 @@ def resolve(
                     f"say whether generic measure {measure!r} is a ratio (pooled on the log "
                     "scale): ratio=True or ratio=False"
                 )
-        method_v = Method(_choice("method", method or "IV", ("IV",)))
+        method_v = Method(_choice("method", method or "IV", ("IV",), _METHOD_ALIASES))
     else:
         allowed = _METHODS[data_type]
         measure_v = _choice(
             f"measure for {data_type.value} data",
             measure or _DEFAULT_MEASURE[data_type],
             tuple(allowed),
+            _MEASURE_ALIASES,
         )
         methods = allowed[measure_v]
         if method is None:
             method_v = methods[0]
         else:
-            method_v = Method(_choice("method", method, ("MH", "IV", "PETO")))
+            method_v = Method(_choice("method", method, ("MH", "IV", "PETO"), _METHOD_ALIASES))
             if method_v not in methods:
                 raise InputError(
                     f"method {method_v.value} does not fit measure {measure_v} "

@@ -7,6 +7,7 @@ flat study arrays (see :mod:`metapool.pooling.segments`).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import attrs
@@ -18,7 +19,7 @@ from metapool.pooling.mantel_haenszel import FixedEffect
 from metapool.pooling.segments import Segments
 from metapool.pooling.tau2 import Within, estimate_tau2, generalised_q_root
 
-__all__ = ["PoolResult", "pool_segments", "z_critical"]
+__all__ = ["PoolResult", "finish", "pool_segments", "z_critical"]
 
 
 def z_critical(level: float) -> float:
@@ -26,12 +27,14 @@ def z_critical(level: float) -> float:
     return float(special.ndtri(0.5 + level / 2))
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, slots=False)
 class PoolResult:
     """Results per group, on the analysis scale (log for ratios).
 
     Every field is an array with one entry per group; a group without any
-    study has NaN everywhere and ``k == 0``.
+    study has NaN everywhere and ``k == 0``. ``p_q`` (the P-value of Q) is
+    computed when first read: its chi-squared tail costs as much as the
+    pooling itself for a million analyses.
     """
 
     estimate: FloatArray
@@ -42,7 +45,6 @@ class PoolResult:
     p_value: FloatArray
     q: FloatArray
     df: FloatArray
-    p_q: FloatArray
     i2: FloatArray
     h2: FloatArray
     tau2: FloatArray
@@ -58,6 +60,20 @@ class PoolResult:
     h2_ci_upper: FloatArray | None = None
     weights: FloatArray | None = None  # per study, percent of its group (when asked)
     groups: Any = None  # group labels, in the order of every array
+
+    @functools.cached_property
+    def p_q(self) -> FloatArray:
+        """P-value of the test of heterogeneity (chi-squared, k - 1 df)."""
+        with np.errstate(invalid="ignore"):
+            return np.where(self.k >= 2, special.chdtrc(self.df, self.q), np.nan)
+
+    def __repr__(self) -> str:
+        n = self.estimate.size
+        head = ", ".join(
+            f"{name}={np.array2string(getattr(self, name)[:3], precision=4)}"
+            for name in ("estimate", "se", "tau2", "k")
+        )
+        return f"PoolResult({n} analyses: {head}{', ...' if n > 3 else ''})"
 
 
 def pool_segments(
@@ -95,8 +111,6 @@ def pool_segments(
         Also return each study's weight as a percentage of its group.
     """
     k = seg.counts.astype(np.float64)
-    df = k - 1
-    empty = k == 0
     w = 1.0 / vi
     with np.errstate(divide="ignore", invalid="ignore"):
         sw = seg.sum(w)
@@ -105,17 +119,23 @@ def pool_segments(
             var_f = 1.0 / sw
         else:
             theta_f, var_f = fixed.estimate, fixed.variance
-        resid = yi - seg.expand(theta_f)
-        q = seg.sum(w * resid * resid)
-        sw2 = seg.sum(w * w)
+        work = yi - seg.expand(theta_f)  # residuals, then w * residual², in place
+        np.multiply(work, work, out=work)
+        np.multiply(work, w, out=work)
+        q = seg.sum(work)
+        np.multiply(w, w, out=work)
+        sw2 = seg.sum(work)
         base = Within(yi, vi, seg, k, sw, sw2, q)
         converged = np.ones(seg.n, dtype=bool)
         if random:
             est = estimate_tau2(tau2, base)
             t2, converged = est.tau2, est.converged
-            w_star = 1.0 / (vi + seg.expand(t2))
+            w_star = seg.expand(t2)
+            np.add(w_star, vi, out=w_star)
+            np.divide(1.0, w_star, out=w_star)
             sw_star = seg.sum(w_star)
-            theta = seg.sum(w_star * yi) / sw_star
+            np.multiply(w_star, yi, out=work)
+            theta = seg.sum(work) / sw_star
             var = 1.0 / sw_star
         else:
             t2 = np.zeros(seg.n)
@@ -124,34 +144,88 @@ def pool_segments(
         if hksj:
             r = yi - seg.expand(theta)
             wk = 1.0 / (vi + seg.expand(t2))
-            var = seg.sum(wk * r * r) / (df * seg.sum(wk))
+            var = seg.sum(wk * r * r) / ((k - 1) * seg.sum(wk))
+        bounds = _q_profile(base, ci_level) if tau2_ci else None
+        study_weights = 100 * w_star / seg.expand(seg.sum(w_star)) if weights else None
+    return finish(
+        k=k,
+        theta=theta,
+        var=var,
+        q=q,
+        sw=sw,
+        sw2=sw2,
+        tau2=t2,
+        converged=converged,
+        random=random,
+        ci_level=ci_level,
+        hksj=hksj,
+        prediction=prediction,
+        i2=i2,
+        tau2_bounds=bounds,
+        weights=study_weights,
+    )
+
+
+def finish(
+    *,
+    k: FloatArray,
+    theta: FloatArray,
+    var: FloatArray,
+    q: FloatArray,
+    sw: FloatArray,
+    sw2: FloatArray,
+    tau2: FloatArray,
+    converged: BoolArray,
+    random: bool,
+    ci_level: float,
+    hksj: bool,
+    prediction: bool,
+    i2: str,
+    tau2_bounds: tuple[FloatArray, FloatArray] | None = None,
+    weights: FloatArray | None = None,
+) -> PoolResult:
+    """Intervals, tests and heterogeneity statistics from per-group sums.
+
+    ``var`` is the variance of the pooled estimate (the HKSJ one when ``hksj``);
+    ``sw`` and ``sw2`` are Σ1/vᵢ and Σ1/vᵢ². Every engine (in memory, Dask)
+    ends here, so these formulas exist once.
+    """
+    df = k - 1
+    empty = k == 0
+    multi = k >= 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if hksj:
             crit = special.stdtrit(df, 0.5 + ci_level / 2)
         else:
-            crit = np.full(seg.n, z_critical(ci_level))
+            crit = np.full(k.shape, z_critical(ci_level))
         se = np.sqrt(var)
         z = theta / se
         p = 2 * (special.stdtr(df, -np.abs(z)) if hksj else special.ndtr(-np.abs(z)))
-        multi = k >= 2
-        p_q = np.where(multi, special.chdtrc(df, q), np.nan)
-        typical = (k - 1) * sw / (sw * sw - sw2)  # Higgins-Thompson typical variance
+        typical = df * sw / (sw * sw - sw2)  # Higgins-Thompson typical within-study variance
         if i2 == "tau2":
-            i2_v = np.where(multi, 100 * t2 / (t2 + typical), np.nan)
-            h2_v = np.where(multi, (t2 + typical) / typical, np.nan)
+            i2_v = np.where(multi, 100 * tau2 / (tau2 + typical), np.nan)
+            h2_v = np.where(multi, (tau2 + typical) / typical, np.nan)
         else:
-            i2_v = np.where(multi, np.where(q > 0, np.maximum(0.0, (q - df) / q), 0.0) * 100, np.nan)
+            i2_v = np.where(
+                multi, np.where(q > 0, np.maximum(0.0, (q - df) / q), 0.0) * 100, np.nan
+            )
             h2_v = np.where(multi, q / df, np.nan)
         extra: dict[str, FloatArray | None] = {}
         if prediction:
-            half = np.where(
-                random & (k >= 3), special.stdtrit(k - 2, 0.5 + ci_level / 2), np.nan
-            ) * np.sqrt(t2 + var)
+            t = special.stdtrit(k - 2, 0.5 + ci_level / 2)
+            half = np.where(random & (k >= 3), t, np.nan) * np.sqrt(tau2 + var)
             extra.update(pi_lower=theta - half, pi_upper=theta + half)
-        if tau2_ci:
-            extra.update(_q_profile(base, ci_level, typical, random))
-        if weights:
-            extra["weights"] = 100 * w_star / seg.expand(seg.sum(w_star))
+        if tau2_bounds is not None:
+            lo, hi = (np.where(multi, b, np.nan) for b in tau2_bounds)
+            extra.update(
+                tau2_ci_lower=lo,
+                tau2_ci_upper=hi,
+                i2_ci_lower=100 * lo / (lo + typical),
+                i2_ci_upper=100 * hi / (hi + typical),
+                h2_ci_lower=lo / typical + 1,
+                h2_ci_upper=hi / typical + 1,
+            )
     nan_if_empty = _blank(empty)
-    q = np.where(multi, q, np.where(empty, np.nan, 0.0))
     return PoolResult(
         estimate=nan_if_empty(theta),
         se=nan_if_empty(se),
@@ -159,15 +233,15 @@ def pool_segments(
         ci_upper=nan_if_empty(theta + crit * se),
         z=nan_if_empty(z),
         p_value=nan_if_empty(p),
-        q=q,
+        q=np.where(multi, q, np.where(empty, np.nan, 0.0)),
         df=np.where(empty, np.nan, df),
-        p_q=p_q,
         i2=i2_v,
         h2=h2_v,
-        tau2=nan_if_empty(t2),
+        tau2=nan_if_empty(tau2),
         k=k,
         converged=converged,
-        **{key: (value if key == "weights" else nan_if_empty(value)) for key, value in extra.items()},
+        weights=weights,
+        **{key: nan_if_empty(value) for key, value in extra.items()},
     )
 
 
@@ -178,23 +252,10 @@ def _blank(empty: BoolArray) -> Any:
     return apply
 
 
-def _q_profile(
-    base: Within, level: float, typical: FloatArray, random: bool
-) -> dict[str, FloatArray | None]:
-    """Q-profile confidence interval for τ² (Viechtbauer 2007), with I² and H² from it."""
+def _q_profile(base: Within, level: float) -> tuple[FloatArray, FloatArray]:
+    """Q-profile confidence limits for τ² (Viechtbauer 2007): Q(τ²) at χ² quantiles."""
     df = base.k - 1
     alpha = 1 - level
-    upper_q = special.chdtri(df, alpha / 2)  # Q above this: τ² is above the lower bound
-    lower_q = special.chdtri(df, 1 - alpha / 2)
-    lo = generalised_q_root(base, upper_q).tau2
-    hi = generalised_q_root(base, lower_q).tau2
-    multi = base.k >= 2
-    lo, hi = np.where(multi, lo, np.nan), np.where(multi, hi, np.nan)
-    return {
-        "tau2_ci_lower": lo,
-        "tau2_ci_upper": hi,
-        "i2_ci_lower": 100 * lo / (lo + typical),
-        "i2_ci_upper": 100 * hi / (hi + typical),
-        "h2_ci_lower": lo / typical + 1,
-        "h2_ci_upper": hi / typical + 1,
-    }
+    lower = generalised_q_root(base, special.chdtri(df, alpha / 2)).tau2
+    upper = generalised_q_root(base, special.chdtri(df, 1 - alpha / 2)).tau2
+    return lower, upper

@@ -52,5 +52,7 @@ def mantel_haenszel(measure: str, raw: Cells, seg: Segments) -> FixedEffect:
         m = m1 + m2
         weights = m1 * m2 / m
         estimate = seg.sum((raw.a * m2 - raw.c * m1) / m) / seg.sum(weights)
-        variance = seg.sum((a * b * n2**3 + c * d * n1**3) / (n1 * n2 * n**2)) / seg.sum(n1 * n2 / n) ** 2
+        variance = (
+            seg.sum((a * b * n2**3 + c * d * n1**3) / (n1 * n2 * n**2)) / seg.sum(n1 * n2 / n) ** 2
+        )
         return FixedEffect(estimate, variance, weights)

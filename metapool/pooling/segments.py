@@ -6,72 +6,113 @@ study; this is the only place that knows how it is computed.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 
 from metapool._typing import FloatArray, IntArray
 from metapool.errors import InputError
 
 __all__ = ["Segments", "factorize"]
 
+_T = TypeVar("_T", bound=np.generic)
+
 
 @attrs.frozen
 class Segments:
-    """Study ``i`` belongs to group ``codes[i]`` of ``n`` groups."""
+    """Study ``i`` belongs to group ``codes[i]`` of ``n`` groups.
+
+    When the codes are sorted and no group is empty, sums run over contiguous
+    runs (``np.add.reduceat``), which is faster than scattering (``np.bincount``).
+    """
 
     codes: IntArray
     n: int
-    counts: IntArray = attrs.field(init=False)
+    counts: IntArray = attrs.field(default=None)
+    starts: IntArray | None = None
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "counts", np.bincount(self.codes, minlength=self.n))
+        if self.counts is None:
+            object.__setattr__(self, "counts", np.bincount(self.codes, minlength=self.n))
+
+    @classmethod
+    def contiguous(cls, codes: IntArray, starts: IntArray) -> Segments:
+        """Sorted codes whose groups begin at ``starts`` (none empty)."""
+        counts = np.diff(starts, append=codes.size)
+        return cls(codes, starts.size, counts, starts)
 
     @classmethod
     def single(cls, size: int) -> Segments:
         """All studies in one group."""
-        return cls(np.zeros(size, dtype=np.intp), 1)
+        codes = np.zeros(size, dtype=np.intp)
+        return cls.contiguous(codes, np.zeros(1, dtype=np.intp)) if size else cls(codes, 1)
 
     def sum(self, x: FloatArray) -> FloatArray:
         """Sum of ``x`` within each group (length ``n``)."""
-        return np.bincount(self.codes, weights=x, minlength=self.n)
+        if self.starts is not None:
+            return np.add.reduceat(x, self.starts)
+        return np.bincount(self.codes, weights=x, minlength=self.n).astype(np.float64, copy=False)
 
-    def expand(self, x: FloatArray) -> FloatArray:
+    def expand(self, x: npt.NDArray[_T]) -> npt.NDArray[_T]:
         """Broadcast a per-group value back to the studies."""
+        if self.starts is not None:
+            return np.repeat(x, self.counts)
         return x.take(self.codes)
 
     def take(self, index: Any) -> Segments:
         """The studies selected by ``index``, keeping every group (possibly empty)."""
         return Segments(self.codes[index], self.n)
 
+    def subset(self, groups: IntArray, *arrays: FloatArray) -> tuple[Any, ...]:
+        """Keep only ``groups`` (sorted indices): their studies' ``arrays`` and Segments."""
+        keep = np.zeros(self.n, dtype=bool)
+        keep[groups] = True
+        rows = self.expand(keep) if self.starts is not None else keep.take(self.codes)
+        picked = tuple(a[rows] for a in arrays)
+        if self.starts is not None:
+            return (*picked, Segments.of_sizes(self.counts[groups]))
+        renumber = np.cumsum(keep, dtype=np.intp) - 1
+        return (*picked, Segments(renumber.take(self.codes[rows]), groups.size))
 
-def factorize(groups: Any) -> tuple[Any, IntArray]:
-    """Sorted unique group labels and each study's code into them.
+    @classmethod
+    def of_sizes(cls, sizes: IntArray) -> Segments:
+        """Consecutive groups of the given sizes (a padded 2-D layout, leave-one-out, ...)."""
+        codes = np.repeat(np.arange(sizes.size, dtype=np.intp), sizes)
+        if sizes.size and sizes.all():
+            return cls.contiguous(codes, np.concatenate(([0], np.cumsum(sizes[:-1]))))
+        return cls(codes, sizes.size, sizes)
+
+
+def factorize(groups: Any) -> tuple[Any, Segments]:
+    """Sorted unique group labels and the :class:`Segments` of the studies.
 
     Integer labels that are already sorted are coded in one pass, without a sort.
 
     Examples
     --------
-    >>> labels, codes = factorize(["b", "a", "b"])
-    >>> labels.tolist(), codes.tolist()
+    >>> labels, seg = factorize(["b", "a", "b"])
+    >>> labels.tolist(), seg.codes.tolist()
     (['a', 'b'], [1, 0, 1])
     """
     arr = np.asarray(groups)
     if arr.ndim != 1:
         raise InputError(f"groups must be one-dimensional, got shape {arr.shape}")
     if arr.dtype.kind in "iub" and arr.size:
-        step = np.diff(arr)
-        if (step >= 0).all():
-            new = np.empty(arr.size, dtype=np.intp)
-            new[0] = 0
-            np.cumsum(step != 0, out=new[1:])
-            starts = np.flatnonzero(np.concatenate(([True], step != 0)))
-            return arr[starts], new
+        change = np.empty(arr.size, dtype=bool)
+        change[0] = True
+        np.not_equal(arr[1:], arr[:-1], out=change[1:])
+        starts = np.flatnonzero(change)
+        labels = arr[starts]
+        if labels.size == 1 or (labels[1:] > labels[:-1]).all():
+            codes = np.cumsum(change, dtype=np.intp)
+            codes -= 1
+            return labels, Segments.contiguous(codes, starts)
     if arr.dtype.kind == "f" and np.isnan(arr).any():
         raise InputError("groups contains NaN; every study needs a group label")
     try:
         labels, codes = np.unique(arr, return_inverse=True)
     except TypeError as exc:
         raise InputError(f"group labels must be sortable: {exc}") from None
-    return labels, codes.astype(np.intp, copy=False).reshape(-1)
+    return labels, Segments(codes.astype(np.intp, copy=False).reshape(-1), labels.size)

@@ -7,10 +7,12 @@ keep a per-group convergence flag instead of looping over groups.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 import numpy as np
 
-from metapool._typing import BoolArray, FloatArray
+from metapool._typing import BoolArray, FloatArray, IntArray
 from metapool.pooling.segments import Segments
 
 __all__ = ["Tau2", "estimate_tau2", "generalised_q_root"]
@@ -18,6 +20,8 @@ __all__ = ["Tau2", "estimate_tau2", "generalised_q_root"]
 #: convergence tolerance on τ² (relative to max(1, τ²)) and iteration cap
 TOL = 1e-12
 MAXITER = 200
+#: grid points (besides 0) on which the likelihood is searched for its global maximum
+GRID = 16
 
 
 @attrs.frozen
@@ -69,8 +73,7 @@ def estimate_tau2(method: str, base: Within) -> Tau2:
             else:
                 tau2 = ss / (k - 1) - seg.sum(vi) / k
                 if method in ("ML", "REML"):
-                    start = np.where(multi, np.maximum(tau2, 0.0), 0.0)
-                    res = _fisher_scoring(base, start, reml=method == "REML")
+                    res = _maximise_likelihood(base, reml=method == "REML")
                     tau2, done, iterations = res.tau2, res.converged, res.iterations
         elif method in ("PM", "EB"):
             # EB's iteration (metafor) has the Paule-Mandel root as its fixed point
@@ -82,105 +85,157 @@ def estimate_tau2(method: str, base: Within) -> Tau2:
     return Tau2(tau2, done | ~multi, iterations)
 
 
-def _fisher_scoring(base: Within, start: FloatArray, *, reml: bool) -> Tau2:
-    """Maximise the (restricted) likelihood by Fisher scoring, all groups at once.
+def _maximise_likelihood(base: Within, *, reml: bool) -> Tau2:
+    """Global maximum of the (restricted) likelihood over τ² ≥ 0, all groups at once.
 
-    A step that lowers a group's likelihood is halved, so each group climbs
-    monotonically; at the end τ² = 0 replaces an interior maximum whose
-    likelihood it beats (as metafor checks).
+    The likelihood can have several local maxima, and Fisher scoring from one
+    start (metafor) may stop at the wrong one or cycle. So: evaluate it on a
+    grid from 0 to (max yᵢ - min yᵢ)², which bounds the maximiser, then refine
+    the best grid point inside the bracket of its grid neighbours.
     """
     seg, yi, vi = base.seg, base.yi, base.vi
-    tau2 = start.copy()
-    active = base.k >= 2
+    n = seg.n
+    multi = base.k >= 2
+    hi_y = np.full(n, -np.inf)
+    lo_y = np.full(n, np.inf)
+    np.maximum.at(hi_y, seg.codes, yi)
+    np.minimum.at(lo_y, seg.codes, yi)
+    spread = np.where(multi, (hi_y - lo_y) ** 2, 0.0)
+    grid = np.concatenate(([0.0], np.geomspace(1e-6, 1.0, GRID)))
+    best_ll = np.full(n, -np.inf)
+    best = np.zeros(n, dtype=np.intp)
+    for j, fraction in enumerate(grid):
+        ll, _ = _likelihood_step(yi, vi, seg, fraction * spread, reml=reml, step=False)
+        better = ll > best_ll
+        best_ll = np.where(better, ll, best_ll)
+        best = np.where(better, j, best)
+
+    def step(y: FloatArray, v: FloatArray, s: Segments, t: FloatArray, _: IntArray) -> FloatArray:
+        return _likelihood_step(y, v, s, t, reml=reml)[1]
+
+    return _bracketed_newton(
+        base,
+        grid[best] * spread,
+        grid[np.maximum(best - 1, 0)] * spread,
+        grid[np.minimum(best + 1, GRID)] * spread,
+        multi & (spread > 0),
+        step,
+    )
+
+
+def _bracketed_newton(
+    base: Within,
+    tau2: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    active: BoolArray,
+    step: Callable[[FloatArray, FloatArray, Segments, FloatArray, IntArray], FloatArray],
+) -> Tau2:
+    """Find, per group, the point in [lo, hi] where ``step`` changes sign.
+
+    ``step`` proposes a Newton-type step whose sign says on which side the
+    solution lies; steps that leave the shrinking bracket are replaced by
+    bisection, so every group converges. Finished groups drop out of the
+    arrays (they are compacted away), so late iterations touch few studies.
+    """
     converged = ~active
-    iterations = np.zeros(seg.n)
-    prev_ll = np.full(seg.n, -np.inf)
-    prev_tau2 = tau2.copy()
+    iterations = np.zeros(tau2.size)
+    idx = np.flatnonzero(active)
+    yi, vi, seg = base.seg.subset(idx, base.yi, base.vi)
+    t, a, b = tau2[idx], lo[idx], hi[idx]
     for _ in range(MAXITER):
-        if not active.any():
+        if idx.size == 0:
             break
-        ll, step = _likelihood_step(yi, vi, seg, tau2, reml=reml)
-        worse = active & (ll < prev_ll - 1e-12 * np.abs(prev_ll))
-        # a step that went downhill is halved and tried again
-        retry = np.where(worse, 0.5 * (prev_tau2 + tau2), tau2)
-        new = np.where(worse, retry, np.maximum(tau2 + step, 0.0))
-        change = np.abs(new - tau2)
-        small = change <= TOL * np.maximum(1.0, tau2)
-        finished = active & ~worse & small
-        converged |= finished
-        iterations += active
-        prev_ll = np.where(active & ~worse, ll, prev_ll)
-        prev_tau2 = np.where(active & ~worse, tau2, prev_tau2)
-        tau2 = np.where(active & ~finished, new, tau2)
-        active &= ~finished
-    at_zero, _ = _likelihood_step(yi, vi, seg, np.zeros(seg.n), reml=reml)
-    at_tau2, _ = _likelihood_step(yi, vi, seg, tau2, reml=reml)
-    tau2 = np.where(at_zero > at_tau2, 0.0, tau2)
+        s = step(yi, vi, seg, t, idx)
+        a = np.where(s > 0, t, a)
+        b = np.where(s <= 0, t, b)
+        newton = t + s
+        new = np.where((newton > a) & (newton < b), newton, 0.5 * (a + b))
+        scale = TOL * np.maximum(1.0, t)
+        finished = (np.abs(new - t) <= scale) | (b - a <= scale)
+        iterations[idx] += 1
+        t = new
+        tau2[idx] = t
+        converged[idx[finished]] = True
+        if finished.any():
+            keep = ~finished
+            idx, t, a, b = idx[keep], t[keep], a[keep], b[keep]
+            yi, vi, seg = seg.subset(np.flatnonzero(keep), yi, vi)
     return Tau2(tau2, converged, iterations)
 
 
 def _likelihood_step(
-    yi: FloatArray, vi: FloatArray, seg: Segments, tau2: FloatArray, *, reml: bool
+    yi: FloatArray,
+    vi: FloatArray,
+    seg: Segments,
+    tau2: FloatArray,
+    *,
+    reml: bool,
+    step: bool = True,
 ) -> tuple[FloatArray, FloatArray]:
-    """Log-likelihood (up to a constant) and the Fisher scoring step at ``tau2``."""
+    """Log-likelihood (up to a constant) at ``tau2`` and a step towards its maximum.
+
+    The step is Newton's where the likelihood is concave (quadratic convergence)
+    and Fisher scoring's elsewhere; both have the sign of the score. With
+    ``step=False`` only the likelihood is computed (and the step is empty).
+    """
     total = vi + seg.expand(tau2)
     w = 1.0 / total
     sw = seg.sum(w)
-    theta = seg.sum(w * yi) / sw
-    wr = w * (yi - seg.expand(theta))
-    sw2 = seg.sum(w * w)
-    swr2 = seg.sum(wr * wr)
-    ll = -0.5 * (seg.sum(np.log(total)) + seg.sum(wr * (yi - seg.expand(theta))))
+    r = yi - seg.expand(seg.sum(w * yi) / sw)
+    wr = w * r
+    ll = -0.5 * (seg.sum(np.log(total)) + seg.sum(wr * r))
     if reml:
         ll -= 0.5 * np.log(sw)
+    if not step:
+        return ll, np.empty(0)
+    sw2 = seg.sum(w * w)
+    wr *= wr  # w²r² from here on
+    swr2 = seg.sum(wr)
+    sw3r2 = seg.sum(w * wr)
+    if reml:
         trace_p = sw - sw2 / sw
-        trace_pp = sw2 - 2 * seg.sum(w * w * w) / sw + (sw2 / sw) ** 2
-        step = (swr2 - trace_p) / trace_pp
+        fisher = sw2 - 2 * seg.sum(w * w * w) / sw + (sw2 / sw) ** 2  # tr(PP)
+        score = swr2 - trace_p
+        sw2r = seg.sum(w * w * r)
+        curvature = fisher - 2 * (sw3r2 - sw2r * sw2r / sw)
     else:
-        step = (swr2 - sw) / sw2
-    return ll, step
+        fisher = sw2
+        score = swr2 - sw
+        curvature = sw2 - 2 * sw3r2
+    # score, information and curvature are all twice their textbook values
+    info = np.where(curvature < 0, -curvature, fisher)
+    return ll, score / info
 
 
-def generalised_q(base: Within, tau2: FloatArray) -> tuple[FloatArray, FloatArray]:
+def generalised_q(
+    yi: FloatArray, vi: FloatArray, seg: Segments, tau2: FloatArray
+) -> tuple[FloatArray, FloatArray]:
     """Generalised Q(τ²) = Σ wᵢ(yᵢ - θ)², wᵢ = 1/(vᵢ + τ²), and its derivative."""
-    seg = base.seg
-    w = 1.0 / (base.vi + seg.expand(tau2))
-    theta = seg.sum(w * base.yi) / seg.sum(w)
-    wr = w * (base.yi - seg.expand(theta))
-    wr2 = wr * (base.yi - seg.expand(theta))
-    return seg.sum(wr2), -seg.sum(wr * wr)
+    w = 1.0 / (vi + seg.expand(tau2))
+    r = yi - seg.expand(seg.sum(w * yi) / seg.sum(w))
+    wr = w * r
+    return seg.sum(wr * r), -seg.sum(wr * wr)
 
 
 def generalised_q_root(base: Within, target: FloatArray) -> Tau2:
     """Solve Q(τ²) = target for τ² ≥ 0 in every group (0 where Q(0) < target).
 
-    Q(τ²) decreases in τ², and Q(τ²) ≤ Σ(yᵢ - ȳ)²/τ², which brackets the root;
-    Newton steps that leave the bracket are replaced by bisection.
+    Q(τ²) decreases in τ², and Q(τ²) ≤ Σ(yᵢ - ȳ)²/τ², which brackets the root.
     """
     seg, k = base.seg, base.k
+    target = np.broadcast_to(target, k.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         centred = base.yi - seg.expand(seg.sum(base.yi) / k)
         hi = seg.sum(centred * centred) / target
-        q0, _ = generalised_q(base, np.zeros(seg.n))
+        q0, _ = generalised_q(base.yi, base.vi, seg, np.zeros(seg.n))
         active = (k >= 2) & (q0 > target) & (hi > 0)
-        lo = np.zeros(seg.n)
-        tau2 = np.zeros(seg.n)
-        converged = ~active
-        iterations = np.zeros(seg.n)
-        for _ in range(MAXITER):
-            if not active.any():
-                break
-            q, dq = generalised_q(base, tau2)
-            f = q - target
-            lo = np.where(active & (f > 0), tau2, lo)
-            hi = np.where(active & (f <= 0), tau2, hi)
-            newton = tau2 - f / dq
-            inside = (newton > lo) & (newton < hi)
-            new = np.where(inside, newton, 0.5 * (lo + hi))
-            small = np.abs(new - tau2) <= TOL * np.maximum(1.0, tau2)
-            finished = active & (small | (f == 0))
-            iterations += active
-            tau2 = np.where(active, np.where(f == 0, tau2, new), tau2)
-            converged |= finished
-            active &= ~finished
-    return Tau2(np.where(np.isfinite(tau2), tau2, 0.0), converged, iterations)
+
+        def step(
+            y: FloatArray, v: FloatArray, s: Segments, t: FloatArray, idx: IntArray
+        ) -> FloatArray:
+            q, dq = generalised_q(y, v, s, t)
+            return (q - target[idx]) / -dq
+
+        res = _bracketed_newton(base, np.zeros(seg.n), np.zeros(seg.n), hi, active, step)
+    return attrs.evolve(res, tau2=np.where(np.isfinite(res.tau2), res.tau2, 0.0))

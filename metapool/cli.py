@@ -1,0 +1,187 @@
+"""Command line: ``python -m metapool [FILE] [--check] [--outcome N.M] [--csv OUT]``.
+
+Without FILE it analyses the bundled examples. With a RevMan file (``.rm5``,
+RevMan 5 CSV export or RevMan Web data package) it prints every outcome's
+RevMan-style table, or with ``--check`` how closely metapool reproduces the
+results RevMan stored.
+
+Exit codes: 0 success; 1 ``--check`` found values beyond tolerance, or an
+outcome could not be analysed; 2 the file or the arguments are unusable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from metapool import examples
+from metapool.analysis import analyse
+from metapool.errors import InputError
+from metapool.io import Outcome, Review, read_review, result_rows
+from metapool.io.dataframe import RESULT_COLUMNS
+from metapool.results import MetaAnalysis
+
+__all__ = ["main"]
+
+_ID_COLUMNS = ("comparison", "outcome", "outcome_name", "data_type", "measure", "method", "model")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metapool",
+        description=(
+            "Re-run the analyses of a RevMan review (.rm5 file, RevMan 5 'Data and analyses' "
+            "CSV export, or RevMan Web data package .zip). Without FILE: the bundled examples."
+        ),
+        epilog=(
+            "exit status: 0 ok; 1 --check found differences beyond tolerance or an outcome "
+            "could not be analysed; 2 unusable file or arguments"
+        ),
+    )
+    parser.add_argument("file", nargs="?", metavar="FILE", help="RevMan file to analyse")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare with the results stored in the file instead of printing tables",
+    )
+    parser.add_argument(
+        "--outcome",
+        action="append",
+        metavar="N.M",
+        help="only this outcome: comparison.outcome number, RevMan id or name (repeatable)",
+    )
+    parser.add_argument(
+        "--csv", metavar="OUT", help="also write the results as a tidy CSV table to OUT"
+    )
+    parser.add_argument(
+        "--rtol",
+        type=float,
+        default=1e-8,
+        help="relative tolerance of --check for full-precision files (default 1e-8)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    Examples
+    --------
+    >>> main(["tests/data/Fleiss1993.rm5", "--check", "--outcome", "1.1"])  # doctest: +ELLIPSIS
+    tests/data/Fleiss1993.rm5: 1 of 1 outcomes compared, all within tolerance
+    1.1 Aspirin for Preventing Death after Myocardial Infarction: OK; 45 values, ...
+    0
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse has reported
+        return int(exc.code or 0)
+    if args.file is None:
+        if args.check or args.outcome or args.csv:
+            parser.print_usage(sys.stderr)
+            print("metapool: error: --check, --outcome and --csv need a FILE", file=sys.stderr)
+            return 2
+        _examples(sys.stdout)
+        return 0
+    try:
+        review = read_review(args.file)
+        outcomes = (
+            [review.outcome(s) for s in args.outcome] if args.outcome else list(review.outcomes)
+        )
+    except InputError as exc:
+        print(f"metapool: error: {exc}", file=sys.stderr)
+        return 2
+    results = {o.key: _analyse(o) for o in outcomes}
+    if args.check:
+        check = review.compare(rtol=args.rtol, outcomes=outcomes)
+        print(check)
+        status = 0 if check.passed else 1
+    else:
+        status = _tables(review, outcomes, results)
+    if args.csv:
+        done = [(o, r) for o in outcomes if isinstance(r := results[o.key], MetaAnalysis)]
+        try:
+            _write_csv(args.csv, done)
+        except OSError as exc:
+            print(f"metapool: error: cannot write {args.csv}: {exc.strerror}", file=sys.stderr)
+            return 2
+    return status
+
+
+def _analyse(outcome: Outcome) -> MetaAnalysis | str | None:
+    """The outcome's result, the reason it has none, or None without study data."""
+    if outcome.error is None and not outcome.studies:
+        return None
+    try:
+        return outcome.analyse()
+    except InputError as exc:
+        return str(exc)
+
+
+def _examples(out: TextIO) -> None:
+    print("Aspirin after myocardial infarction (Fleiss 1993): odds ratio, M-H, fixed", file=out)
+    print(analyse(examples.aspirin(), measure="OR", method="MH"), file=out)
+    print(file=out)
+    print("Stem cells for knee osteoarthritis pain, by cell source: SMD, random effects", file=out)
+    print(analyse(examples.stem_cell_oa_pain(), measure="SMD", model="random"), file=out)
+
+
+def _heading(review: Review, outcome: Outcome) -> str:
+    names = {c.number: c.name for c in review.comparisons}
+    comparison = names.get(outcome.comparison, "")
+    return (
+        f"Analysis {outcome.key}: Comparison {outcome.comparison} {comparison}, "
+        f"Outcome {outcome.number} {outcome.name}"
+    )
+
+
+def _tables(review: Review, outcomes: list[Outcome], results: dict[str, Any]) -> int:
+    status = 0
+    for i, outcome in enumerate(outcomes):
+        if i:
+            print()
+        print(_heading(review, outcome))
+        res = results[outcome.key]
+        if res is None:
+            print("No study data.")
+        elif isinstance(res, str):
+            print(f"metapool: outcome {outcome.key} not analysed: {res}", file=sys.stderr)
+            print("Not analysed (see the error message).")
+            status = 1
+        else:
+            print(res)
+    return status
+
+
+def _cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
+
+
+def _write_csv(path: str, results: list[tuple[Outcome, MetaAnalysis]]) -> None:
+    rows = []
+    for outcome, res in results:
+        ids = {
+            "comparison": outcome.comparison,
+            "outcome": outcome.number,
+            "outcome_name": outcome.name,
+            "data_type": res.settings.data_type.value,
+            "measure": res.settings.measure,
+            "method": res.settings.method.value,
+            "model": res.settings.model.value,
+        }
+        rows.extend({**ids, **row} for row in result_rows(res))
+    seen = list(dict.fromkeys(key for row in rows for key in row))
+    # every outcome's data fields before the result columns
+    columns = [k for k in (*_ID_COLUMNS, *seen) if k not in RESULT_COLUMNS]
+    columns = list(dict.fromkeys(columns)) + list(RESULT_COLUMNS)
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({k: _cell(row.get(k)) for k in columns} for row in rows)
