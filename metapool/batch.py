@@ -163,7 +163,9 @@ def _check(y: FloatArray, v: FloatArray, seg: Segments, labels: Any) -> None:
             what = (
                 "is not finite" if name == "yi" or not np.isfinite(arr[i]) else "must be positive"
             )
+            label = labels[codes[i]]
+            label = label.item() if isinstance(label, np.generic) else label
             raise InputError(
-                f"study {i} (group {labels[codes[i]]!r}): {name} = {arr[i]} {what}"
+                f"study {i} (group {label!r}): {name} = {arr[i]} {what}"
                 + (f" ({int(bad.sum()) - 1} more)" if bad.sum() > 1 else "")
             )

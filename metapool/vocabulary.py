@@ -146,7 +146,7 @@ def _level(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{name} must be a number between 0 and 1 (e.g. 0.95), got {value!r}")
     level = float(value)
-    if level > 1 and level < 100:  # RevMan writes 95 for 95 %
+    if 50 <= level < 100:  # RevMan writes 95 for 95 %
         level /= 100
     if not 0 < level < 1:
         raise InputError(f"{name} must be between 0 and 1 (e.g. 0.95), got {value!r}")

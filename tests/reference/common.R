@@ -70,6 +70,7 @@ flatten_num <- function(x, prefix = "") {
     for (i in seq_along(x)) out <- c(out, flatten_num(x[[i]], paste0(prefix, "/", nms[i])))
     return(out)
   }
+  if (length(x) == 1L && is.na(x)) return(setNames(NA_real_, prefix))
   if (is.numeric(x) || (is.logical(x) && all(is.na(x)))) {
     x <- as.numeric(x)
     if (length(x) == 1L) return(setNames(x, prefix))

@@ -451,7 +451,8 @@ meta_check <- function(id, dt, st, opt, ex) {
   vals$total_estimate <- c(if (random) m$TE.random else m$TE.common, if (is.null(ex$total)) NA else log_or_id(ex$total$estimate, ratio))
   vals$total_se <- c(if (random) m$seTE.random else m$seTE.common, ex$total$se %||% NA)
   vals$q <- c(m$Q, ex$heterogeneity$q %||% NA)
-  if (random) vals$tau2 <- c(m$tau2, ex$heterogeneity$tau2 %||% NA)
+  k_est <- sum(vapply(ex$studies, function(s) isTRUE(s$estimable), TRUE))
+  if (random && k_est > 1) vals$tau2 <- c(m$tau2, ex$heterogeneity$tau2 %||% NA)  # meta: tau2 NA at k = 1
   wm <- if (random) m$w.random else m$w.common
   wm <- wm / sum(wm, na.rm = TRUE) * 100
   for (i in seq_len(nrow(st))) {
@@ -465,7 +466,7 @@ meta_check <- function(id, dt, st, opt, ex) {
   if (has_sg && !is.null(ex$subgroup_differences)) {
     vals$subgroup_differences_q <- c(if (random) m$Q.b.random else m$Q.b.common, ex$subgroup_differences$q)
   }
-  d <- vapply(vals, function(v) rel_diff(v[1], v[2]), 0)
+  d <- vapply(vals, function(v) if (!is.na(v[1]) && !is.na(v[2]) && abs(v[1] - v[2]) < 1e-14) 0 else rel_diff(v[1], v[2]), 0)
   diff_fields <- names(d)[d > 1e-9]
   res <- list(settings = "meta::settings.meta('RevMan5'); method.smd='Hedges', exact.smd=FALSE",
               max_rel_diff = max(d[is.finite(d)], 0),
@@ -505,7 +506,7 @@ homog <- dich(c("Arun 1995", "Bose 1997", "Chand 1999", "Dutt 2001", "Ghosh 2003
 sub3 <- dich(c("Adams 2001", "Baker 2003", "Clark 2005", "Davies 2008",
                "Evans 2002", "Foster 2006", "Green 2010",
                "Hughes 2004", "Irving 2009"),
-             c(12, 8, 30, 5, 3, 0, 10, 0, 0), c(100, 60, 250, 45, 40, 25, 80, 30, 18),
+             c(12, 8, 30, 15, 3, 0, 10, 0, 0), c(100, 60, 250, 45, 40, 25, 80, 30, 18),
              c(20, 15, 41, 4, 9, 4, 12, 0, 0), c(98, 62, 245, 47, 42, 24, 78, 31, 20),
              c(rep("Adults", 4), rep("Children", 3), rep("Neonates", 2)))
 
@@ -544,7 +545,7 @@ cell <- data.frame(
 
 ## made-up O-E data (log-rank O-E and its variance)
 oe <- data.frame(study = c("Kemp 1990", "Lowe 1992", "Moss 1994", "Nash 1996", "Orme 1999", "Pike 2003"),
-                 o_minus_e = c(-3.2, -1.1, 0.8, -5.6, -2.0, 1.5),
+                 o_minus_e = c(-3.2, -1.1, 4.8, -5.6, -2.0, 1.5),
                  variance = c(10.5, 6.2, 4.9, 20.3, 8.8, 3.1), subgroup = NA, stringsAsFactors = FALSE)
 
 ## made-up generic inverse-variance data
@@ -556,7 +557,7 @@ gen_md <- data.frame(study = c("Wade 2001", "Yates 2003", "Zeller 2005", "Abbott
                      estimate = c(-2.1, -0.5, -3.4, 0.7, -1.8, -2.6, -1.0),
                      se = c(0.9, 1.2, 1.5, 1.1, 0.6, 2.0, 0.8),
                      subgroup = c("Short term", "Short term", "Short term", "Short term",
-                                  "Long term", "Long term", "Long term"), stringsAsFactors = FALSE)
+                                  "Long term", "Long term", "Very long term"), stringsAsFactors = FALSE)
 gen_md_nosg <- transform(gen_md, subgroup = NA)
 
 ## ---------------------------------------------------------------------------
@@ -600,7 +601,7 @@ for (md in c("fixed", "random")) {
   add(sprintf("cell_subgroups_MD_IV_%s", md), "continuous", cell, list(measure = "MD", method = "IV", model = md))
 }
 add("cell_subgroups_SMD_IV_random_ci90", "continuous", cell, list(measure = "SMD", method = "IV", model = "random", ci_level = 0.90, study_ci_level = 0.99))
-add("cell_k1_SMD_IV_random", "continuous", cell[9, ], list(measure = "SMD", method = "IV", model = "random"))
+add("cell_k1_SMD_IV_random", "continuous", transform(cell[9, ], subgroup = NA), list(measure = "SMD", method = "IV", model = "random"))
 
 ## O-E and variance
 add("oe_PETO_OR_PETO_fixed", "o_minus_e", oe, list(measure = "PETO_OR", method = "PETO", model = "fixed"))
@@ -681,15 +682,57 @@ cat(sprintf("RevMan check (mental MD IV fixed, CSV): max rel diff %.2e (%s); P a
 cs <- find_case("fleiss1993_aspirin_OR_MH_fixed")
 
 ## ---------------------------------------------------------------------------
+## How other conventions differ on the zero-cell data (reported, not used)
+## ---------------------------------------------------------------------------
+conv <- list()
+conv_row <- function(data_name, what, label, est, se, q) {
+  conv[[length(conv) + 1]] <<- list(data = data_name, analysis = what, source = label,
+                                     estimate = est, se = se, q = q)
+}
+for (dn in c("sparse", "sub3", "k1ne")) {
+  d <- dsets[[dn]]
+  for (ms in c("RD", "OR", "RR")) {
+    o <- list(measure = ms, method = "MH", model = "fixed", ci_level = 0.95)
+    ps <- pool_spec(d, "dichotomous", o)
+    what <- paste(ms, "MH fixed (analysis scale)")
+    conv_row(dn, what, "spec (written to core_cases.json)", ps$th, ps$se, ps$q)
+    mfc <- list(
+      "metafor rma.mh(add=c(1/2,1/2), to=c('only0','only0'), drop00=c(TRUE,TRUE))" =
+        list(add = c(1/2, 1/2), to = c("only0", "only0"), drop00 = c(TRUE, TRUE)),
+      "metafor rma.mh(add=c(1/2,1/2), to=c('only0','only0'), drop00=c(FALSE,FALSE))" =
+        list(add = c(1/2, 1/2), to = c("only0", "only0"), drop00 = c(FALSE, FALSE)),
+      "metafor rma.mh() defaults (add=1/2, to='only0', drop00=TRUE: correction for yi only, MH sums uncorrected)" =
+        list(add = 1/2, to = "only0", drop00 = TRUE))
+    for (lab in names(mfc)) {
+      a <- mfc[[lab]]
+      r <- tryCatch(suppressWarnings(rma.mh(ai = d$events_exp, n1i = d$total_exp, ci = d$events_ctrl,
+                                            n2i = d$total_ctrl, measure = ms, add = a$add, to = a$to,
+                                            drop00 = a$drop00)), error = function(e) NULL)
+      if (!is.null(r)) conv_row(dn, what, lab, as.numeric(r$beta), r$se, r$QE)
+    }
+    if (HAVE_META) {
+      mm <- suppressWarnings(meta::metabin(d$events_exp, d$total_exp, d$events_ctrl, d$total_ctrl,
+                                           sm = ms, method = "MH", common = TRUE, random = FALSE))
+      conv_row(dn, what, "meta::metabin(method='MH') with settings.meta('RevMan5')",
+               mm$TE.common, mm$seTE.common, mm$Q)
+    }
+  }
+}
+cat("\n== conventions on the zero-cell data sets (MH, fixed effect) ==\n")
+for (r in conv) cat(sprintf("%-7s %-28s est=% .12f se=%.12f Q=%.10f  %s\n", r$data, r$analysis,
+                            r$estimate, r$se, r$q, r$source))
+
+## ---------------------------------------------------------------------------
 ## Write
 ## ---------------------------------------------------------------------------
 out <- list(generated_by = "tests/reference/make_core.R", versions = versions(),
             conventions = "estimate/ci on the natural scale (exp for ratio measures); se and z on the analysis (log) scale; weights and i2 in percent; tau2 is 0 for fixed-effect analyses; null = not estimable / not applicable",
-            cases = cases)
+            cases = cases, convention_comparisons = conv)
 path <- file.path(OUT_DIR, "core_cases.json")
 write_json_file(out, path)
 back <- jsonlite::fromJSON(path, simplifyVector = FALSE)
 a <- flatten_num(out$cases); b <- flatten_num(back$cases)
+if (length(a) != length(b)) { print(setdiff(names(a), names(b))); print(setdiff(names(b), names(a))) }
 stopifnot(length(a) == length(b), identical(unname(is.na(a)), unname(is.na(b))),
           all(a[!is.na(a)] == b[!is.na(b)]))
 cat(sprintf("wrote %s: %d cases, %d numbers (round trip exact)\n", path, length(cases), sum(!is.na(a))))
