@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from metapool._typing import FloatArray
-from metapool.effects import EffectSizes, NotEstimable, effect_sizes
+from metapool.effects import REASONS, EffectSizes, compute, effect_sizes
 from metapool.errors import InputError
 from metapool.pooling.engine import PoolResult, pool_segments, z_critical
 from metapool.pooling.mantel_haenszel import mantel_haenszel
@@ -145,12 +145,10 @@ def analyse(
         f: np.array([math.nan if (x := getattr(r, f)) is None else x for r in records], dtype=float)
         for f in fields
     }
-    es = effect_sizes(
-        settings.measure,
-        study=names,
-        swap_events=settings.swap_events,
-        allow_missing=True,
-        **columns,
+    # records are validated: empty cells (None -> NaN) are the only non-finite values
+    missing = np.isnan(np.array(list(columns.values()))).any(axis=0)
+    es = compute(
+        settings.measure, columns, missing=missing, study=names, swap_events=settings.swap_events
     )
     return _assemble(records, settings, es, columns, tau2_ci=tau2_ci)
 
@@ -202,8 +200,8 @@ def _assemble(
     seg = Segments(codes, 1 + len(subgroup_names))
     fixed = None
     if settings.method is Method.MH:
-        assert es.cells is not None
-        fixed = mantel_haenszel(settings.measure, es.cells.take(rows), seg)
+        assert es.cells is not None and es.corrected is not None
+        fixed = mantel_haenszel(settings.measure, es.cells.take(rows), seg, es.corrected.take(rows))
     pooled = pool_segments(
         es.yi[rows],
         es.vi[rows],
@@ -221,100 +219,99 @@ def _assemble(
     assert pooled.weights is not None
     weight = np.zeros((seg.n, len(records)))
     weight[codes, rows] = pooled.weights
-    study_rows = _study_rows(records, settings, es)
+    weights = weight.tolist()
+    rows_of = _study_rows(records, settings, es)
+    groups = _per_group(pooled, settings.ratio)
+    arms = [f for f in ("total_exp", "total_ctrl", "events_exp", "events_ctrl") if f in columns]
+    arm_matrix = np.array([columns[f] for f in arms]).reshape(len(arms), len(records))
 
-    def part(g: int, name: str | None, members: np.ndarray[Any, Any]) -> dict[str, Any]:
+    def part(g: int, name: str | None, members: list[int]) -> dict[str, Any]:
+        totals = None
+        if arms:
+            totals = ArmTotals(*np.nansum(arm_matrix[:, members], axis=1).tolist())
+        w = weights[g]
         return {
             "name": name,
-            "total": _total(pooled, g, settings.ratio),
-            "heterogeneity": _heterogeneity(pooled, g),
-            "studies": tuple(study_rows[i](float(weight[g, i])) for i in members),
-            "totals": _arm_totals(columns, members),
-            "k": int(pooled.k[g]),
-            "prediction": _interval(pooled.pi_lower, pooled.pi_upper, g, settings.ratio),
+            "studies": tuple(StudyResult(**rows_of[i], weight=w[i]) for i in members),
+            "totals": totals,
+            **groups[g],
         }
 
-    everyone = np.arange(len(records))
     subgroups = {
-        name: Subgroup(**part(j + 1, name, np.flatnonzero(sub_code == j + 1)))
+        name: Subgroup(**part(j + 1, name, np.flatnonzero(sub_code == j + 1).tolist()))
         for j, name in enumerate(subgroup_names)
     }
     return MetaAnalysis(
-        **part(0, None, everyone),
+        **part(0, None, list(range(len(records)))),
         settings=settings,
         subgroups=subgroups,
         subgroup_differences=_differences(pooled) if subgroup_names else None,
     )
 
 
-def _study_rows(records: list[Study], settings: Settings, es: EffectSizes) -> list[Any]:
-    """Per study, a function from its weight to its StudyResult row."""
+def _study_rows(records: list[Study], settings: Settings, es: EffectSizes) -> list[dict[str, Any]]:
+    """Each study's row of the forest plot, but its weight."""
     se = es.se
     half = z_critical(settings.study_ci_level) * se
     lo, hi, est = es.yi - half, es.yi + half, es.yi
     if settings.ratio:
         lo, hi, est = np.exp(lo), np.exp(hi), np.exp(est)
-    reasons = [NotEstimable(int(r)).text for r in es.reason]
-    ok = es.estimable
-
-    def row(i: int) -> Any:
-        r = records[i]
-        return lambda weight: StudyResult(
-            study=r.study,
-            subgroup=r.subgroup,
-            estimate=float(est[i]),
-            ci_lower=float(lo[i]),
-            ci_upper=float(hi[i]),
-            se=float(se[i]),
-            weight=weight,
-            estimable=bool(ok[i]),
-            reason=reasons[i],
-            data=r,
-        )
-
-    return [row(i) for i in range(len(records))]
-
-
-def _total(p: PoolResult, g: int, ratio: bool) -> Total:
-    est, lo, hi = float(p.estimate[g]), float(p.ci_lower[g]), float(p.ci_upper[g])
-    if ratio:
-        est, lo, hi = math.exp(est), math.exp(lo), math.exp(hi)
-    return Total(est, lo, hi, float(p.se[g]), float(p.z[g]), float(p.p_value[g]))
-
-
-def _interval(lo: Any, hi: Any, g: int, ratio: bool) -> Interval | None:
-    if lo is None:
-        return None
-    a, b = float(lo[g]), float(hi[g])
-    return Interval(math.exp(a), math.exp(b)) if ratio else Interval(a, b)
-
-
-def _heterogeneity(p: PoolResult, g: int) -> Heterogeneity:
-    return Heterogeneity(
-        q=float(p.q[g]),
-        df=float(p.df[g]),
-        p_value=float(p.p_q[g]),
-        i2=float(p.i2[g]),
-        tau2=float(p.tau2[g]),
-        h2=float(p.h2[g]),
-        tau2_ci=_interval(p.tau2_ci_lower, p.tau2_ci_upper, g, False),
-        i2_ci=_interval(p.i2_ci_lower, p.i2_ci_upper, g, False),
-        converged=bool(p.converged[g]),
+    columns = zip(
+        records,
+        est.tolist(),
+        lo.tolist(),
+        hi.tolist(),
+        se.tolist(),
+        es.reason.tolist(),
+        strict=True,
     )
+    return [
+        {
+            "study": r.study,
+            "subgroup": r.subgroup,
+            "estimate": e,
+            "ci_lower": a,
+            "ci_upper": b,
+            "se": s,
+            "estimable": reason == 0,
+            "reason": REASONS[reason],
+            "data": r,
+        }
+        for r, e, a, b, s, reason in columns
+    ]
 
 
-def _arm_totals(columns: dict[str, FloatArray], members: np.ndarray[Any, Any]) -> ArmTotals | None:
-    if "total_exp" not in columns:
-        return None
+def _per_group(p: PoolResult, ratio: bool) -> list[dict[str, Any]]:
+    """Total, heterogeneity, k and prediction interval of every group, as records."""
+    back = np.exp if ratio else (lambda x: x)
+    est, lo, hi = back(p.estimate).tolist(), back(p.ci_lower).tolist(), back(p.ci_upper).tolist()
+    se, z, pv = p.se.tolist(), p.z.tolist(), p.p_value.tolist()
+    q, df, p_q, i2 = p.q.tolist(), p.df.tolist(), p.p_q.tolist(), p.i2.tolist()
+    tau2, h2, k, conv = p.tau2.tolist(), p.h2.tolist(), p.k.tolist(), p.converged.tolist()
 
-    def total(field: str) -> float:
-        return float(np.nansum(columns[field][members]))
+    def intervals(lower: Any, upper: Any, scale: Any) -> list[Interval | None]:
+        if lower is None:
+            return [None] * len(k)
+        return [
+            Interval(a, b)
+            for a, b in zip(scale(lower).tolist(), scale(upper).tolist(), strict=True)
+        ]
 
-    if "events_exp" in columns:
-        return ArmTotals(
-            total("total_exp"), total("total_ctrl"), total("events_exp"), total("events_ctrl")
-        )
-    return ArmTotals(total("total_exp"), total("total_ctrl"))
+    same = np.asarray
+    prediction = intervals(p.pi_lower, p.pi_upper, back)
+    tau2_ci = intervals(p.tau2_ci_lower, p.tau2_ci_upper, same)
+    i2_ci = intervals(p.i2_ci_lower, p.i2_ci_upper, same)
+    return [
+        {
+            "total": Total(est[g], lo[g], hi[g], se[g], z[g], pv[g]),
+            "heterogeneity": Heterogeneity(
+                q[g], df[g], p_q[g], i2[g], tau2[g], h2[g], tau2_ci[g], i2_ci[g], conv[g]
+            ),
+            "k": int(k[g]),
+            "prediction": prediction[g],
+        }
+        for g in range(len(k))
+    ]
 
 
 def _differences(p: PoolResult) -> SubgroupDifferences:

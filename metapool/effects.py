@@ -7,7 +7,6 @@ mean differences and Hedges' adjusted g.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
@@ -20,6 +19,7 @@ from metapool.errors import InputError
 
 __all__ = [
     "Cells",
+    "compute",
     "EffectSizes",
     "NotEstimable",
     "corrected_cells",
@@ -41,16 +41,17 @@ class NotEstimable(IntEnum):
 
     @property
     def text(self) -> str:
-        return _REASONS[self]
+        return REASONS[self]
 
 
-_REASONS = {
-    NotEstimable.ESTIMABLE: "",
-    NotEstimable.NO_EVENTS: "no events in either arm",
-    NotEstimable.ALL_EVENTS: "all participants had events in both arms",
-    NotEstimable.MISSING: "missing data",
-    NotEstimable.ZERO_VARIANCE: "zero variance",
-}
+#: the reason text of each :class:`NotEstimable` code, as shown in a result
+REASONS = (
+    "",
+    "no events in either arm",
+    "all participants had events in both arms",
+    "missing data",
+    "zero variance",
+)
 
 
 @attrs.frozen
@@ -100,8 +101,9 @@ class EffectSizes:
         Estimate and variance; NaN where the study is not estimable.
     reason : ndarray of int8
         :class:`NotEstimable` code per study (0 where estimable).
-    cells : Cells or None
-        Raw 2x2 cells (dichotomous data), for Mantel-Haenszel pooling.
+    cells, corrected : Cells or None
+        Raw 2x2 cells (dichotomous data) and the cells after the zero-cell
+        rule, for Mantel-Haenszel pooling.
     """
 
     measure: str
@@ -109,6 +111,7 @@ class EffectSizes:
     vi: FloatArray
     reason: npt.NDArray[np.int8]
     cells: Cells | None = None
+    corrected: Cells | None = None
 
     @property
     def estimable(self) -> BoolArray:
@@ -183,21 +186,32 @@ def effect_sizes(
     >>> es.se.round(6)
     array([0.19722 , 0.202897])
     """
-    measure_u = measure.upper()
-    keys = set(arrays)
     size: int | None = None
     cols: dict[str, FloatArray] = {}
     for name, value in arrays.items():
         cols[name] = _as_array(name, value, size)
         size = cols[name].shape[0]
-    missing_rows = np.zeros(size or 0, dtype=bool)
+    missing = np.zeros(size or 0, dtype=bool)
     for name, arr in cols.items():
-        finite = np.isfinite(arr)
         if allow_missing:
             _fail_where(np.isinf(arr), study, f"{name} = {{x}} is not finite", x=arr)
-            missing_rows |= np.isnan(arr)
+            missing |= np.isnan(arr)
         else:
-            _fail_where(~finite, study, f"{name} = {{x}} is not finite", x=arr)
+            _fail_where(~np.isfinite(arr), study, f"{name} = {{x}} is not finite", x=arr)
+    return compute(measure, cols, missing=missing, study=study, swap_events=swap_events)
+
+
+def compute(
+    measure: str,
+    cols: dict[str, FloatArray],
+    *,
+    missing: BoolArray,
+    study: Any = None,
+    swap_events: bool = False,
+) -> EffectSizes:
+    """:func:`effect_sizes` on float columns already checked to be finite or missing."""
+    measure_u = measure.upper()
+    keys = set(cols)
 
     def need(*names: str) -> list[FloatArray]:
         absent = [n for n in names if n not in keys]
@@ -214,17 +228,17 @@ def effect_sizes(
     if "estimate" in keys or "se" in keys:
         est, se = need("estimate", "se")
         _fail_where(se <= 0, study, "se = {x:g} must be positive", x=se)
-        return _finish(measure_u, est, se * se, missing_rows)
+        return _finish(measure_u, est, se * se, missing)
     if "o_minus_e" in keys or "variance" in keys:
         z, v = need("o_minus_e", "variance")
         _fail_where(v <= 0, study, "variance = {x:g} must be positive", x=v)
-        return _finish(measure_u, z / v, 1.0 / v, missing_rows)
+        return _finish(measure_u, z / v, 1.0 / v, missing)
     if measure_u in _DICHOTOMOUS:
         e1, n1, e2, n2 = need("events_exp", "total_exp", "events_ctrl", "total_ctrl")
-        return _dichotomous(measure_u, e1, n1, e2, n2, study, swap_events, missing_rows)
+        return _dichotomous(measure_u, e1, n1, e2, n2, study, swap_events, missing)
     if measure_u in _CONTINUOUS:
         cols_c = need("mean_exp", "sd_exp", "total_exp", "mean_ctrl", "sd_ctrl", "total_ctrl")
-        return _continuous(measure_u, *cols_c, labels=study, missing=missing_rows)
+        return _continuous(measure_u, *cols_c, labels=study, missing=missing)
     raise InputError(
         f"unknown measure {measure!r} for these columns; use OR, RR, RD, PETO_OR (counts), "
         "MD, SMD (means), or any label with estimate and se"
@@ -238,24 +252,29 @@ def _finish(
     missing: BoolArray,
     reason: npt.NDArray[np.int8] | None = None,
     cells: Cells | None = None,
+    corrected: Cells | None = None,
 ) -> EffectSizes:
     if reason is None:
         reason = np.zeros(yi.shape, dtype=np.int8)
-    reason = np.where(missing, np.int8(NotEstimable.MISSING), reason).astype(np.int8)
+    if missing.any():
+        reason = np.where(missing, np.int8(NotEstimable.MISSING), reason).astype(np.int8)
     bad = reason != NotEstimable.ESTIMABLE
     if bad.any():
         yi = np.where(bad, np.nan, yi)
         vi = np.where(bad, np.nan, vi)
-    return EffectSizes(measure, yi, vi, reason, cells)
+    return EffectSizes(measure, yi, vi, reason, cells, corrected)
 
 
 def _check_counts(e: FloatArray, n: FloatArray, arm: str, labels: Any, missing: BoolArray) -> None:
     ok = ~missing
+    # one pass for the common case of valid data; the specific message only on failure
+    if not (ok & ((e < 0) | (n < 1) | (e > n) | (e % 1 != 0) | (n % 1 != 0))).any():
+        return
     ev, tot = f"events_{arm}", f"total_{arm}"
     _fail_where(ok & (e < 0), labels, ev + " = {e:g} is negative", e=e)
     _fail_where(ok & (n < 1), labels, tot + " = {n:g} is less than 1", n=n)
     _fail_where(
-        ok & ((e != np.floor(e)) | (n != np.floor(n))),
+        ok & ((e % 1 != 0) | (n % 1 != 0)),
         labels,
         ev + " = {e:g} and " + tot + " = {n:g} must be whole numbers",
         e=e,
@@ -284,11 +303,11 @@ def _dichotomous(
         if measure != "RD":
             reason[(raw.a == 0) & (raw.c == 0)] = NotEstimable.NO_EVENTS
             reason[(raw.b == 0) & (raw.d == 0)] = NotEstimable.ALL_EVENTS
+        cc = corrected_cells(raw)
         if measure == "PETO_OR":
             o_minus_e, v = peto_o_minus_e(raw)
             yi, vi = o_minus_e / v, 1.0 / v
         else:
-            cc = corrected_cells(raw)
             if measure == "OR":
                 yi = np.log(cc.a * cc.d / (cc.b * cc.c))
                 vi = 1 / cc.a + 1 / cc.b + 1 / cc.c + 1 / cc.d
@@ -300,7 +319,7 @@ def _dichotomous(
                 yi = raw.a / n1 - raw.c / n2
                 m1, m2 = cc.n1, cc.n2
                 vi = cc.a * cc.b / m1**3 + cc.c * cc.d / m2**3
-    return _finish(measure, yi, vi, missing, reason, raw)
+    return _finish(measure, yi, vi, missing, reason, raw, cc)
 
 
 def peto_o_minus_e(cells: Cells) -> tuple[FloatArray, FloatArray]:

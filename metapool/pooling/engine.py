@@ -246,6 +246,9 @@ def finish(
 
 
 def _blank(empty: BoolArray) -> Any:
+    if not empty.any():
+        return lambda x: x
+
     def apply(x: FloatArray | None) -> FloatArray | None:
         return None if x is None else np.where(empty, np.nan, x)
 
