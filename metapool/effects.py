@@ -18,10 +18,11 @@ from metapool._typing import BoolArray, FloatArray
 from metapool.errors import InputError
 
 __all__ = [
+    "REASONS",
     "Cells",
-    "compute",
     "EffectSizes",
     "NotEstimable",
+    "compute",
     "corrected_cells",
     "effect_sizes",
 ]
