@@ -199,7 +199,33 @@ def effect_sizes(
             missing |= np.isnan(arr)
         else:
             _fail_where(~np.isfinite(arr), study, f"{name} = {{x}} is not finite", x=arr)
+    _check_ranges(cols, missing, study)
     return compute(measure, cols, missing=missing, study=study, swap_events=swap_events)
+
+
+def _check_ranges(cols: dict[str, FloatArray], missing: BoolArray, labels: Any) -> None:
+    """The constraints :mod:`metapool.records` validates, for data given as arrays."""
+    ok = ~missing
+    for arm in ("exp", "ctrl"):
+        n = cols.get(f"total_{arm}")
+        if f"events_{arm}" in cols and n is not None:
+            _check_counts(cols[f"events_{arm}"], n, arm, labels, missing)
+        elif n is not None:
+            _fail_where(ok & (n < 1), labels, f"total_{arm} = {{n:g}} is less than 1", n=n)
+        s = cols.get(f"sd_{arm}")
+        if s is not None and n is not None:
+            _fail_where(
+                ok & ((s < 0) | ((s == 0) & (n > 1))),
+                labels,
+                f"sd_{arm} = {{s:g}} must be positive (total_{arm} = {{n:g}})",
+                s=s,
+                n=n,
+            )
+    for name in ("se", "variance"):
+        if name in cols:
+            _fail_where(
+                ok & (cols[name] <= 0), labels, name + " = {x:g} must be positive", x=cols[name]
+            )
 
 
 def compute(
@@ -210,7 +236,7 @@ def compute(
     study: Any = None,
     swap_events: bool = False,
 ) -> EffectSizes:
-    """:func:`effect_sizes` on float columns already checked to be finite or missing."""
+    """:func:`effect_sizes` on float columns already validated (NaN marks a missing cell)."""
     measure_u = measure.upper()
     keys = set(cols)
 
@@ -228,11 +254,9 @@ def compute(
 
     if "estimate" in keys or "se" in keys:
         est, se = need("estimate", "se")
-        _fail_where(se <= 0, study, "se = {x:g} must be positive", x=se)
         return _finish(measure_u, est, se * se, missing)
     if "o_minus_e" in keys or "variance" in keys:
         z, v = need("o_minus_e", "variance")
-        _fail_where(v <= 0, study, "variance = {x:g} must be positive", x=v)
         return _finish(measure_u, z / v, 1.0 / v, missing)
     if measure_u in _DICHOTOMOUS:
         e1, n1, e2, n2 = need("events_exp", "total_exp", "events_ctrl", "total_ctrl")
@@ -294,8 +318,6 @@ def _dichotomous(
     swap: bool,
     missing: BoolArray,
 ) -> EffectSizes:
-    _check_counts(e1, n1, "exp", labels, missing)
-    _check_counts(e2, n2, "ctrl", labels, missing)
     if swap:
         e1, e2 = n1 - e1, n2 - e2
     with np.errstate(all="ignore"):
@@ -346,19 +368,13 @@ def _continuous(
     missing: BoolArray,
 ) -> EffectSizes:
     ok = ~missing
-    for arm, s, n in (("exp", s1, n1), ("ctrl", s2, n2)):
-        total = f"total_{arm} = {{n:g}}"
-        _fail_where(ok & (n < 1), labels, total + " is less than 1", n=n)
-        _fail_where(
-            ok & ((s < 0) | ((s == 0) & (n > 1))),
-            labels,
-            f"sd_{arm} = {{s:g}} must be positive ({total})",
-            s=s,
-            n=n,
-        )
-        if measure == "SMD":
+    if measure == "SMD":
+        for arm, n in (("exp", n1), ("ctrl", n2)):
             _fail_where(
-                ok & (n < 2), labels, total + ": SMD needs at least 2 participants per arm", n=n
+                ok & (n < 2),
+                labels,
+                f"total_{arm} = {{n:g}}: SMD needs at least 2 participants per arm",
+                n=n,
             )
     with np.errstate(all="ignore"):
         if measure == "MD":

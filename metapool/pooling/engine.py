@@ -194,22 +194,21 @@ def finish(
     empty = k == 0
     multi = k >= 2
     with np.errstate(divide="ignore", invalid="ignore"):
-        if hksj:
-            crit = special.stdtrit(df, 0.5 + ci_level / 2)
-        else:
-            crit = np.full(k.shape, z_critical(ci_level))
+        crit = special.stdtrit(df, 0.5 + ci_level / 2) if hksj else z_critical(ci_level)
         se = np.sqrt(var)
         z = theta / se
         p = 2 * (special.stdtr(df, -np.abs(z)) if hksj else special.ndtr(-np.abs(z)))
         typical = df * sw / (sw * sw - sw2)  # Higgins-Thompson typical within-study variance
         if i2 == "tau2":
-            i2_v = np.where(multi, 100 * tau2 / (tau2 + typical), np.nan)
-            h2_v = np.where(multi, (tau2 + typical) / typical, np.nan)
+            h2_v = (tau2 + typical) / typical
+            i2_v = 100 * (1 - 1 / h2_v)
         else:
-            i2_v = np.where(
-                multi, np.where(q > 0, np.maximum(0.0, (q - df) / q), 0.0) * 100, np.nan
-            )
-            h2_v = np.where(multi, q / df, np.nan)
+            h2_v = q / df
+            i2_v = np.maximum(0.0, 100 * (1 - df / q))  # 0 when q == 0 (-inf)
+        not_applicable = ~multi
+        if not_applicable.any():
+            i2_v = np.where(not_applicable, np.nan, i2_v)
+            h2_v = np.where(not_applicable, np.nan, h2_v)
         extra: dict[str, FloatArray | None] = {}
         if prediction:
             t = special.stdtrit(k - 2, 0.5 + ci_level / 2)
@@ -233,8 +232,8 @@ def finish(
         ci_upper=nan_if_empty(theta + crit * se),
         z=nan_if_empty(z),
         p_value=nan_if_empty(p),
-        q=np.where(multi, q, np.where(empty, np.nan, 0.0)),
-        df=np.where(empty, np.nan, df),
+        q=q if multi.all() else np.where(multi, q, np.where(empty, np.nan, 0.0)),
+        df=nan_if_empty(df),
         i2=i2_v,
         h2=h2_v,
         tau2=nan_if_empty(tau2),
