@@ -35,6 +35,12 @@ class PoolResult:
     study has NaN everywhere and ``k == 0``. ``p_q`` (the P-value of Q) is
     computed when first read: its chi-squared tail costs as much as the
     pooling itself for a million analyses.
+
+    ``i2`` and ``h2`` are the Higgins-Thompson values from Q (RevMan 5.4) unless
+    the analysis asked for ``i2="tau2"``; ``i2_tau2`` and ``h2_tau2`` are always
+    the values from τ² and the typical within-study variance (metafor's ``I2``
+    and ``H2``). With ``hksj``, ``z`` is the t statistic on k - 1 df and
+    ``p_value`` its P-value. Interval fields are None unless requested.
     """
 
     estimate: FloatArray
@@ -47,6 +53,8 @@ class PoolResult:
     df: FloatArray
     i2: FloatArray
     h2: FloatArray
+    i2_tau2: FloatArray
+    h2_tau2: FloatArray
     tau2: FloatArray
     k: FloatArray
     converged: BoolArray
@@ -199,16 +207,17 @@ def finish(
         z = theta / se
         p = 2 * (special.stdtr(df, -np.abs(z)) if hksj else special.ndtr(-np.abs(z)))
         typical = df * sw / (sw * sw - sw2)  # Higgins-Thompson typical within-study variance
-        if i2 == "tau2":
-            h2_v = (tau2 + typical) / typical
-            i2_v = 100 * (1 - 1 / h2_v)
-        else:
-            h2_v = q / df
-            i2_v = np.maximum(0.0, 100 * (1 - df / q))  # 0 when q == 0 (-inf)
+        # Higgins-Thompson from Q (RevMan 5.4), and from τ² (metafor, RevMan Web)
+        h2_q = q / df
+        i2_q = np.maximum(0.0, 100 * (1 - df / q))  # 0 when q == 0 (-inf)
+        h2_t = (tau2 + typical) / typical
+        i2_t = 100 * (1 - 1 / h2_t)
         not_applicable = ~multi
         if not_applicable.any():
-            i2_v = np.where(not_applicable, np.nan, i2_v)
-            h2_v = np.where(not_applicable, np.nan, h2_v)
+            i2_q, h2_q, i2_t, h2_t = (
+                np.where(not_applicable, np.nan, x) for x in (i2_q, h2_q, i2_t, h2_t)
+            )
+        i2_v, h2_v = (i2_t, h2_t) if i2 == "tau2" else (i2_q, h2_q)
         extra: dict[str, FloatArray | None] = {}
         if prediction:
             t = special.stdtrit(k - 2, 0.5 + ci_level / 2)
@@ -236,6 +245,8 @@ def finish(
         df=nan_if_empty(df),
         i2=i2_v,
         h2=h2_v,
+        i2_tau2=i2_t,
+        h2_tau2=h2_t,
         tau2=nan_if_empty(tau2),
         k=k,
         converged=converged,
