@@ -8,9 +8,25 @@ from typing import TYPE_CHECKING
 from metapool.records import Continuous, Dichotomous, Generic, OMinusE
 
 if TYPE_CHECKING:  # pragma: no cover
-    from metapool.results import Heterogeneity, MetaAnalysis, StudyResult, Subgroup, Total
+    from metapool.results import (
+        Heterogeneity,
+        MetaAnalysis,
+        StudyResult,
+        Subgroup,
+        SubgroupDifferences,
+        Total,
+    )
 
-__all__ = ["format_analysis", "format_p", "heterogeneity_line", "overall_effect_line"]
+__all__ = [
+    "count_text",
+    "data_cells",
+    "effect_text",
+    "format_analysis",
+    "format_p",
+    "heterogeneity_line",
+    "overall_effect_line",
+    "subgroup_differences_line",
+]
 
 
 def format_p(p: float) -> str:
@@ -47,14 +63,35 @@ def overall_effect_line(t: Total) -> str:
     return f"Test for overall effect: Z = {abs(t.z):.2f} ({format_p(t.p_value)})"
 
 
+def _fixed(x: float, decimals: int = 2) -> str:
+    text = f"{x:.{decimals}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.00"
+
+
 def effect_text(estimate: float, lower: float, upper: float) -> str:
     """``0.72 [0.49, 1.06]``, or ``Not estimable``."""
     if not math.isfinite(estimate):
         return "Not estimable"
-    return f"{estimate:.2f} [{lower:.2f}, {upper:.2f}]"
+    return f"{_fixed(estimate)} [{_fixed(lower)}, {_fixed(upper)}]"
 
 
-def _data_cells(s: StudyResult) -> list[str]:
+def subgroup_differences_line(diff: SubgroupDifferences | None) -> str:
+    """``Test for subgroup differences: Chi² = 0.34, df = 2 (P = 0.84), I² = 0.0%``."""
+    if diff is None or not math.isfinite(diff.p_value):
+        return "Test for subgroup differences: Not applicable"
+    return (
+        f"Test for subgroup differences: Chi² = {diff.q:.2f}, df = {diff.df:.0f} "
+        f"({format_p(diff.p_value)}), I² = {diff.i2:.1f}%"
+    )
+
+
+def count_text(x: float) -> str:
+    """A participant or event count (``14186``), blank when missing."""
+    return f"{x:.0f}" if math.isfinite(x) else ""
+
+
+def data_cells(s: StudyResult) -> list[str]:
+    """The data columns of a study row, as RevMan shows them."""
     d = s.data
     if isinstance(d, Dichotomous):
         vals = [d.events_exp, d.total_exp, d.events_ctrl, d.total_ctrl]
@@ -90,7 +127,7 @@ def format_analysis(res: MetaAnalysis) -> str:
 
     def study_row(s: StudyResult, weight: float) -> list[str]:
         w = f"{weight:.1f}%" if s.estimable else ""
-        return [s.study, *_data_cells(s), w, effect_text(s.estimate, s.ci_lower, s.ci_upper)]
+        return [s.study, *data_cells(s), w, effect_text(s.estimate, s.ci_lower, s.ci_upper)]
 
     def total_block(part: Subgroup, label: str, share: float) -> None:
         t = part.total
@@ -98,9 +135,9 @@ def format_analysis(res: MetaAnalysis) -> str:
         cells = [""] * n_data
         if arms is not None:
             if n_data == 4:
-                cells = ["", f"{arms.total_exp:g}", "", f"{arms.total_ctrl:g}"]
+                cells = ["", count_text(arms.total_exp), "", count_text(arms.total_ctrl)]
             elif n_data == 6:
-                cells = ["", "", f"{arms.total_exp:g}", "", "", f"{arms.total_ctrl:g}"]
+                cells = ["", "", count_text(arms.total_exp), "", "", count_text(arms.total_ctrl)]
         rows.append(
             [
                 f"{label} ({pct} CI)",
@@ -111,7 +148,15 @@ def format_analysis(res: MetaAnalysis) -> str:
         )
         if arms is not None and arms.events_exp is not None:
             rows.append(
-                ["Total events", f"{arms.events_exp:g}", "", f"{arms.events_ctrl:g}", "", "", ""]
+                [
+                    "Total events",
+                    count_text(arms.events_exp),
+                    "",
+                    count_text(arms.events_ctrl or 0.0),
+                    "",
+                    "",
+                    "",
+                ]
             )
         rows.append(heterogeneity_line(part.heterogeneity, random))
         rows.append(overall_effect_line(t))
@@ -134,15 +179,8 @@ def format_analysis(res: MetaAnalysis) -> str:
         for s in res.studies:
             rows.append(study_row(s, s.weight))
     total_block(res, "Total", 100.0 if res.estimable else 0.0)
-    diff = res.subgroup_differences
-    if diff is not None:
-        if math.isfinite(diff.p_value):
-            rows.append(
-                f"Test for subgroup differences: Chi² = {diff.q:.2f}, df = {diff.df:.0f} "
-                f"({format_p(diff.p_value)}), I² = {diff.i2:.1f}%"
-            )
-        else:
-            rows.append("Test for subgroup differences: Not applicable")
+    if res.subgroup_differences is not None:
+        rows.append(subgroup_differences_line(res.subgroup_differences))
     table = [r for r in rows if isinstance(r, list)]
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *table, strict=True)]
 

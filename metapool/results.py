@@ -221,6 +221,18 @@ class MetaAnalysis(Subgroup):
 
         return funnel(self, **kwargs)
 
+    def baujat(self) -> Any:
+        """Baujat plot: contribution to Q against influence on the estimate."""
+        from metapool.plots.baujat import baujat
+
+        return baujat(self)
+
+    def labbe(self) -> Any:
+        """L'Abbé plot of the arms' event risks (dichotomous data)."""
+        from metapool.plots.baujat import labbe
+
+        return labbe(self)
+
     def to_dataframe(self) -> Any:
         """One row per study plus subgroup and total rows; needs pandas."""
         from metapool.io.dataframe import result_to_dataframe

@@ -131,6 +131,7 @@ class Settings:
             "PETO_OR": "Peto Odds Ratio",
             "MD": "Mean Difference",
             "SMD": "Std. Mean Difference",
+            "HR": "Hazard Ratio",
         }
         method = {"MH": "M-H", "IV": "IV", "PETO": "Peto"}[self.method.value]
         model = "Fixed" if self.model is Model.FIXED else "Random"

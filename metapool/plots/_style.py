@@ -1,0 +1,73 @@
+"""What every metapool plot shares: the optional matplotlib import and RevMan's look."""
+
+from __future__ import annotations
+
+import functools
+
+from metapool.vocabulary import DataType
+
+__all__ = ["COLOURS", "font_family", "label_lines", "require_matplotlib", "text_width"]
+
+#: Square colours by data type. Blue (dichotomous) and green (continuous) are
+#: RevMan Web's own (its exported SVGs); O-E data are event data and take the
+#: dichotomous blue, generic inverse-variance data the continuous green.
+COLOURS: dict[DataType, str] = {
+    DataType.DICHOTOMOUS: "#0000cc",
+    DataType.O_MINUS_E: "#0000cc",
+    DataType.CONTINUOUS: "#00cc00",
+    DataType.GENERIC: "#00cc00",
+}
+
+# RevMan draws in Arial; Liberation Sans and Arimo have Arial's metrics, so
+# column widths come out as RevMan's where Arial itself is not installed.
+_FAMILIES = ("Arial", "Liberation Sans", "Arimo", "Helvetica", "DejaVu Sans")
+
+
+def require_matplotlib() -> None:
+    """Fail with the install command when the optional ``plot`` extra is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("metapool's plots need matplotlib: pip install metapool[plot]") from exc
+
+
+def label_lines(label: str) -> tuple[str, str]:
+    """RevMan's two header lines of an effect column, from :attr:`Settings.label`.
+
+    Examples
+    --------
+    >>> label_lines("Odds Ratio M-H, Fixed, 95% CI")
+    ('Odds Ratio', 'M-H, Fixed, 95% CI')
+    """
+    head, rest = label.split(", ", 1)
+    name, method = head.rsplit(" ", 1)
+    return name, f"{method}, {rest}"
+
+
+@functools.cache
+def font_family() -> str:
+    """The first of Arial and its metric twins that is installed (else DejaVu Sans).
+
+    Asking matplotlib for a missing family logs a warning on every text, so
+    the choice is made once, here.
+    """
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return next((name for name in _FAMILIES if name in installed), "DejaVu Sans")
+
+
+def text_width(text: str, size: float, bold: bool = False) -> float:
+    """Width of ``text`` in points, measured from the font (no figure needed).
+
+    Examples
+    --------
+    >>> text_width("Total", 9) < text_width("Total", 9, bold=True) < text_width("Total", 18)
+    True
+    """
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    prop = FontProperties(family=font_family(), size=size, weight="bold" if bold else "normal")
+    width, _, _ = text_to_path.get_text_width_height_descent(text, prop, ismath=False)
+    return float(width)
