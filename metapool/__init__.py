@@ -12,6 +12,13 @@ from metapool.analysis import REVMAN_WEB, analyse
 from metapool.batch import PoolResult, pool
 from metapool.effects import EffectSizes, effect_sizes
 from metapool.errors import InputError
+from metapool.io import (
+    from_dataframe,
+    read_datapackage,
+    read_review,
+    read_revman_csv,
+    read_rm5,
+)
 from metapool.records import Continuous, Dichotomous, Generic, OMinusE
 from metapool.results import MetaAnalysis
 from metapool.vocabulary import TAU2_METHODS
@@ -30,7 +37,12 @@ __all__ = [
     "analyse",
     "effect_sizes",
     "examples",
+    "from_dataframe",
     "pool",
+    "read_datapackage",
+    "read_review",
+    "read_revman_csv",
+    "read_rm5",
 ]
 
 __version__ = "0.1.0"

@@ -96,7 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"metapool: error: {exc}", file=sys.stderr)
         return 2
-    results = {o.key: _analyse(o) for o in outcomes}
+    if not outcomes:
+        print(f"{review.source}: the review has no analyses")
+        return 0
+    # --check re-runs the outcomes itself; the tables and --csv need the results here
+    results = {o.key: _analyse(o) for o in outcomes} if args.csv or not args.check else {}
     if args.check:
         check = review.compare(rtol=args.rtol, outcomes=outcomes)
         print(check)
@@ -165,7 +169,7 @@ def _cell(value: Any) -> Any:
 
 
 def _write_csv(path: str, results: list[tuple[Outcome, MetaAnalysis]]) -> None:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for outcome, res in results:
         ids = {
             "comparison": outcome.comparison,

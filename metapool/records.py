@@ -77,12 +77,11 @@ def _sd(total_field: str) -> Any:
         _total(None)(instance, attribute, value)
         sd_field = "sd_" + attribute.name.split("_", 1)[1]
         sd = getattr(instance, sd_field)
-        if sd is not None and value is not None:
-            if sd < 0 or (sd == 0 and float(value) > 1):  # type: ignore[arg-type]
-                raise InputError(
-                    f"{_name(instance)}: {sd_field} = {sd!r} must be positive "
-                    f"({attribute.name} = {value!r})"
-                )
+        if sd is not None and value is not None and (sd < 0 or (sd == 0 and float(value) > 1)):  # type: ignore[arg-type]
+            raise InputError(
+                f"{_name(instance)}: {sd_field} = {sd!r} must be positive "
+                f"({attribute.name} = {value!r})"
+            )
 
     return check
 

@@ -216,6 +216,12 @@ def resolve(
         method_v = Method(_choice("method", method or "IV", ("IV",), _METHOD_ALIASES))
     else:
         allowed = _METHODS[data_type]
+        if data_type is DataType.O_MINUS_E and measure is not None:
+            # RevMan lets O-E outcomes carry any ratio's name, e.g. "Hazard Ratio"
+            label = measure.strip().upper() if isinstance(measure, str) else measure
+            label = _MEASURE_ALIASES.get(label, label)
+            if isinstance(label, str) and label and label not in allowed:
+                allowed = {**allowed, label: (Method.PETO, Method.IV)}
         measure_v = _choice(
             f"measure for {data_type.value} data",
             measure or _DEFAULT_MEASURE[data_type],
@@ -232,7 +238,7 @@ def resolve(
                     f"method {method_v.value} does not fit measure {measure_v} "
                     f"({data_type.value} data); allowed: {', '.join(m.value for m in methods)}"
                 )
-        is_ratio = measure_v in _RATIO
+        is_ratio = measure_v in _RATIO or data_type is DataType.O_MINUS_E
         if ratio is not None and bool(ratio) != is_ratio:
             raise InputError(f"measure {measure_v} is {'a' if is_ratio else 'not a'} ratio")
         ratio = is_ratio

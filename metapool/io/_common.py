@@ -1,0 +1,476 @@
+"""What the three RevMan readers share: cells to numbers, RevMan's names, outcome assembly.
+
+A reader fills one :class:`Draft` per outcome with the text of the file's
+cells; :meth:`Draft.finish` turns it into an :class:`~metapool.io.review.Outcome`,
+so that parsing numbers, resolving settings, building study records and the
+error messages are the same for ``.rm5``, CSV exports and data packages.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from metapool.errors import InputError
+from metapool.io.review import Outcome, RevManResults, StoredPooled, StoredStudy, StoredTest
+from metapool.records import Continuous, Dichotomous, Generic, OMinusE, Study
+from metapool.vocabulary import DataType, resolve
+
+__all__ = [
+    "COUNTS",
+    "FIELDS",
+    "RECORDS",
+    "Draft",
+    "Row",
+    "Table",
+    "data_type",
+    "decimals",
+    "decode",
+    "flag",
+    "level",
+    "model_is_random",
+    "normalise",
+    "number",
+    "record",
+    "stored",
+    "stored_pooled",
+    "stored_study",
+    "yes_no",
+]
+
+NAN = math.nan
+
+#: the record fields each data type reads from a file
+FIELDS: dict[DataType, tuple[str, ...]] = {
+    DataType.DICHOTOMOUS: ("events_exp", "total_exp", "events_ctrl", "total_ctrl"),
+    DataType.CONTINUOUS: ("mean_exp", "sd_exp", "total_exp", "mean_ctrl", "sd_ctrl", "total_ctrl"),
+    DataType.O_MINUS_E: ("o_minus_e", "variance"),
+    DataType.GENERIC: ("estimate", "se"),
+}
+RECORDS: dict[DataType, type[Study]] = {
+    DataType.DICHOTOMOUS: Dichotomous,
+    DataType.CONTINUOUS: Continuous,
+    DataType.O_MINUS_E: OMinusE,
+    DataType.GENERIC: Generic,
+}
+COUNTS = frozenset({"events_exp", "total_exp", "events_ctrl", "total_ctrl"})
+_POOLED_FIELDS = tuple(f.name for f in attrs.fields(StoredPooled) if f.name != "estimable")
+
+# RevMan's names for data types: rm5 element prefixes, CSV codes, data-package names
+_DATA_TYPES = {
+    "dich": DataType.DICHOTOMOUS,
+    "dic": DataType.DICHOTOMOUS,
+    "dichotomous": DataType.DICHOTOMOUS,
+    "cont": DataType.CONTINUOUS,
+    "con": DataType.CONTINUOUS,
+    "continuous": DataType.CONTINUOUS,
+    "iv": DataType.GENERIC,
+    "giv": DataType.GENERIC,
+    "genericinversevariance": DataType.GENERIC,
+    "ipd": DataType.O_MINUS_E,
+    "oe": DataType.O_MINUS_E,
+    "oeandvariance": DataType.O_MINUS_E,
+}
+# names RevMan writes that metapool's vocabulary does not know
+_MEASURES = {"HAZARD RATIO": "HR"}
+_O_MINUS_E_MEASURES = {"OR": "PETO_OR", "ODDS RATIO": "PETO_OR"}  # Peto's O-E odds ratio
+_METHODS = {"EXP_O_E_VAR": "PETO"}  # O-E data: exp[(O-E)/V], Peto's pooling
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")  # 1,570 in a quoted CSV cell
+_NOT_FINITE = frozenset({"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+_NOT_ESTIMABLE = "notestimable"
+
+
+def normalise(text: str) -> str:
+    """Lower-case letters and digits only: ``"I²(Q)"`` -> ``"i2q"``."""
+    return re.sub(r"[^a-z0-9]", "", text.lower().replace("²", "2"))
+
+
+def number(text: str | None) -> float | None:
+    """A data cell: None when empty; ValueError for text that is not a number.
+
+    Examples
+    --------
+    >>> number("1,570"), number(""), number("2.5E-3")
+    (1570.0, None, 0.0025)
+    """
+    if text is None or not text.strip():
+        return None
+    cell = text.strip()
+    if _GROUPED.fullmatch(cell):
+        cell = cell.replace(",", "")
+    if not _NUMBER.fullmatch(cell):
+        raise ValueError(cell)
+    return float(cell)
+
+
+def stored(text: str | None) -> float:
+    """A stored result: NaN when empty, not finite or "Not estimable"; ValueError for text."""
+    if text is not None and (
+        text.strip().lower() in _NOT_FINITE or normalise(text) == _NOT_ESTIMABLE
+    ):
+        return NAN
+    value = number(text)
+    return NAN if value is None else value
+
+
+def flag(text: str | None, default: bool) -> bool:
+    """RevMan's YES/NO, true/false and Yes/No cells; ``default`` when empty."""
+    if text is None or not text.strip():
+        return default
+    key = text.strip().lower()
+    if key in ("yes", "true", "y"):
+        return True
+    if key in ("no", "false", "n"):
+        return False
+    raise ValueError(text)
+
+
+def yes_no(default: bool) -> Callable[[str], bool]:
+    """:func:`flag` as a one-argument parser."""
+    return lambda text: flag(text, default)
+
+
+def level(text: str | None) -> float | None:
+    """A confidence level: ``"95"`` or ``"95%"`` -> 95.0 (None when empty)."""
+    return number(None if text is None else text.replace("%", ""))
+
+
+def model_is_random(text: str) -> bool:
+    """``Fixed``/``Random`` (CSV), ``Fixed effect``/``Random effects`` (data package)."""
+    key = normalise(text)
+    if key.startswith("random"):
+        return True
+    if key.startswith("fixed"):
+        return False
+    raise ValueError(text)
+
+
+def data_type(text: str) -> DataType | None:
+    """RevMan's name or code of a data type; None when unknown."""
+    return _DATA_TYPES.get(normalise(text))
+
+
+def decimals(texts: Iterable[str]) -> int | None:
+    """The decimals a file keeps, from its stored results; None for full doubles."""
+    most = 0
+    for text in texts:
+        cell = text.strip()
+        if "e" in cell.lower() and _NUMBER.fullmatch(cell):
+            return None
+        if "." in cell:
+            most = max(most, len(cell) - cell.index(".") - 1)
+    return None if most >= 15 or most == 0 else most
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 (with or without byte order mark), else Windows-1252 as RevMan 5 writes."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def record(
+    data_type: DataType,
+    study: str,
+    subgroup: str | None,
+    values: Mapping[str, float | None],
+    where: str,
+    names: Mapping[str, str],
+) -> Study:
+    """A study record from its field values (whole counts become ints).
+
+    A validation error is prefixed with ``where`` and says under which ``names``
+    the file or table holds the fields it mentions.
+    """
+    fields = {
+        f: int(v) if f in COUNTS and v is not None and v.is_integer() else v
+        for f, v in values.items()
+    }
+    try:
+        return RECORDS[data_type](study=study, subgroup=subgroup, **fields)
+    except InputError as exc:
+        found = [f"{f} is {n}" for f, n in names.items() if f != n and f in str(exc)]
+        hint = f" ({', '.join(found)})" if found else ""
+        raise InputError(f"{where}: {exc}{hint}") from None
+
+
+def stored_study(values: Sequence[float], estimable: bool | None = None) -> StoredStudy:
+    """A stored study row from (estimate, CI start, CI end, SE, weight).
+
+    All zeros with no weight is how exports mark a study "not estimable".
+    """
+    estimate, ci_lower, ci_upper, se, weight = values
+    if estimable is None and estimate == ci_lower == ci_upper == weight == 0:
+        estimable = False
+    return StoredStudy(estimable, estimate, ci_lower, ci_upper, se, weight)
+
+
+def stored_pooled(values: Mapping[str, float], estimable: bool | None = None) -> StoredPooled:
+    """A stored pooled result from its values by field name (NaN for those not given)."""
+    return StoredPooled(estimable, *(values.get(f, NAN) for f in _POOLED_FIELDS))
+
+
+@attrs.frozen
+class Table:
+    """A CSV table: rows as dicts keyed by :func:`normalise`-d header, with line numbers."""
+
+    source: str
+    rows: tuple[tuple[int, dict[str, str]], ...]
+    headers: Mapping[str, str]  # normalised key -> the header as written
+
+    @classmethod
+    def parse(cls, text: str, source: str, delimiter: str = ",") -> Table:
+        lines = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        try:
+            header = next(lines, None)
+            if header is None:
+                raise InputError(f"{source}: the file is empty")
+            keys = [normalise(h) for h in header]
+            rows = []
+            for cells in lines:
+                if not any(c.strip() for c in cells):
+                    continue
+                if len(cells) > len(keys):
+                    raise InputError(
+                        f"{source}: line {lines.line_num} has {len(cells)} cells, "
+                        f"the header {len(keys)}"
+                    )
+                rows.append((lines.line_num, dict(zip(keys, cells, strict=False))))
+        except csv.Error as exc:
+            raise InputError(f"{source}: line {lines.line_num}: {exc}") from exc
+        return cls(source, tuple(rows), dict(zip(keys, header, strict=True)))
+
+    def missing(self, *headers: str) -> list[str]:
+        """Those of ``headers`` the table lacks."""
+        return [h for h in headers if normalise(h) not in self.headers]
+
+    def require(self, *headers: str) -> None:
+        missing = self.missing(*headers)
+        if missing:
+            raise InputError(f"{self.source}: no column {', '.join(map(repr, missing))}")
+
+
+@attrs.frozen
+class Row:
+    """One study row of a draft outcome: the text of its data cells, its stored results."""
+
+    study_id: str
+    subgroup: int | None
+    # record field -> (the file's name for the cell, its text; None when absent)
+    cells: Mapping[str, tuple[str, str | None]]
+    stored: StoredStudy = attrs.Factory(StoredStudy)
+
+
+@attrs.define
+class Draft:
+    """An outcome as a reader collects it from a file, before validation."""
+
+    source: str
+    comparison: int
+    number: int
+    name: str = ""
+    id: str | None = None
+    kind: str = ""
+    data_type: DataType | None = None
+    measure: str | None = None
+    method: str | None = None
+    random: bool = False
+    ci_study: float | None = None
+    ci_total: float | None = None
+    swap_events: bool = False
+    ratio: bool | None = None
+    # RevMan 5 stores generic ratio estimates exponentiated (SE on the log scale)
+    exponentiated: bool = False
+    subgroups: bool = False
+    totals: bool = True
+    subtotals: bool = True
+    subgroup_test: bool = True
+    group_labels: list[str] = attrs.Factory(lambda: ["Experimental", "Control"])
+    graph_labels: list[str] = attrs.Factory(lambda: ["Favours experimental", "Favours control"])
+    rows: list[Row] = attrs.Factory(list)
+    subgroup_names: list[str] = attrs.Factory(list)
+    stored_subgroups: list[StoredPooled | None] = attrs.Factory(list)
+    stored_total: StoredPooled | None = None
+    stored_test: StoredTest | None = None
+    decimals: int | None = None
+    error: str | None = None
+
+    @property
+    def context(self) -> str:
+        where = f" ({self.id})" if self.id else ""
+        return f"{self.source}: outcome {self.comparison}.{self.number} {self.name!r}{where}"
+
+    def fail(self, message: str) -> None:
+        """Mark the outcome broken (the first problem is the one reported)."""
+        if self.error is None:
+            self.error = message
+
+    def setting(
+        self, attribute: str, parse: Callable[[str], object], name: str, text: str | None
+    ) -> None:
+        """Set a setting from the file's text; an empty cell keeps the default."""
+        if text is None or not text.strip():
+            return
+        try:
+            setattr(self, attribute, parse(text.strip()))
+        except ValueError:
+            self.fail(f"{name} = {text!r} is not understood")
+
+    def columns(self, table: Table, names: Mapping[str, str]) -> dict[str, str]:
+        """The columns of ``table`` holding this outcome's data fields (``names``: field ->
+        header); a missing one marks the outcome broken."""
+        if self.data_type is None:
+            return {}
+        wanted = {f: names[f] for f in FIELDS[self.data_type]}
+        missing = table.missing(*wanted.values())
+        if missing:
+            self.fail(f"no column {', '.join(map(repr, missing))} for its {self.kind} data")
+        return wanted
+
+    def value(self, where: str, name: str, text: str | None) -> float:
+        """A stored result, or NaN after marking the outcome broken."""
+        try:
+            return stored(text)
+        except ValueError:
+            self.fail(f"{where}{name} = {text!r} is not a number")
+            return NAN
+
+    def add_subgroup(self, name: str, results: StoredPooled | None) -> int:
+        """Register a subgroup; returns its index for the rows that belong to it."""
+        self.subgroup_names.append("")
+        self.stored_subgroups.append(results)
+        index = len(self.subgroup_names) - 1
+        self.name_subgroup(index, name)
+        return index
+
+    def name_subgroup(self, index: int, name: str) -> None:
+        name = name.strip() or f"Subgroup {index + 1}"
+        others = self.subgroup_names[:index] + self.subgroup_names[index + 1 :]
+        if name in others:  # records are grouped by name: keep the subgroups apart
+            name = f"{name} ({index + 1})"
+        self.subgroup_names[index] = name
+
+    def finish(self, label: Callable[[str], str] = str) -> Outcome:
+        """Validate and build the outcome; ``label`` maps study ids to names."""
+        outcome = Outcome(
+            comparison=self.comparison,
+            number=self.number,
+            name=self.name,
+            data_type=self.data_type,
+            id=self.id,
+            subgroups=self.subgroups or bool(self.subgroup_names),
+            totals=self.totals,
+            subtotals=self.subtotals,
+            subgroup_test=self.subgroup_test,
+            group_labels=(self.group_labels[0], self.group_labels[1]),
+            graph_labels=(self.graph_labels[0], self.graph_labels[1]),
+        )
+        if self.error is None:
+            try:
+                settings = self._settings()
+                studies = tuple(
+                    self._record(row, label(row.study_id), settings) for row in self.rows
+                )
+            except InputError as exc:
+                self.error = str(exc)
+            else:
+                return attrs.evolve(
+                    outcome,
+                    studies=studies,
+                    settings=settings,
+                    study_ids=tuple(row.study_id for row in self.rows),
+                    revman=self._revman(),
+                )
+        return attrs.evolve(outcome, error=f"{self.context}: {self.error}")
+
+    def _settings(self) -> dict[str, Any]:
+        if self.data_type is None:
+            raise InputError(
+                f"outcome type {self.kind!r} is not one metapool analyses "
+                "(dichotomous, continuous, O-E and variance, generic inverse variance)"
+            )
+        names = _MEASURES
+        if self.data_type is DataType.O_MINUS_E:
+            names = {**_MEASURES, **_O_MINUS_E_MEASURES}
+        measure = self.measure and names.get(self.measure.strip().upper(), self.measure)
+        method = self.method and _METHODS.get(self.method.strip().upper(), self.method)
+        kwargs: dict[str, Any] = {
+            "measure": measure,
+            "method": method,
+            "model": "random" if self.random else "fixed",
+            "ci_level": 95.0 if self.ci_total is None else self.ci_total,
+            "study_ci_level": self.ci_study,
+        }
+        if self.data_type is DataType.DICHOTOMOUS:
+            kwargs["swap_events"] = self.swap_events
+        if self.data_type is DataType.GENERIC:
+            kwargs["ratio"] = self.ratio
+        s = resolve(self.data_type, **kwargs)
+        out: dict[str, Any] = {
+            "measure": s.measure,
+            "method": s.method.value,
+            "model": s.model.value,
+            "ci_level": s.ci_level,
+            "study_ci_level": s.study_ci_level,
+        }
+        if self.data_type is DataType.DICHOTOMOUS:
+            out["swap_events"] = s.swap_events
+        if self.data_type is DataType.GENERIC:
+            out["ratio"] = s.ratio
+        return out
+
+    def _record(self, row: Row, study: str, settings: Mapping[str, Any]) -> Study:
+        assert self.data_type is not None
+        where = f"study {row.study_id!r}"
+        values: dict[str, float | None] = {}
+        for field, (name, text) in row.cells.items():
+            try:
+                values[field] = number(text)
+            except ValueError:
+                raise InputError(f"{where}: {name} = {text!r} is not a number") from None
+        estimate = values.get("estimate")
+        if self.exponentiated and settings.get("ratio") and estimate is not None:
+            if estimate <= 0:
+                name = row.cells["estimate"][0]
+                raise InputError(
+                    f"{where}: {name} = {estimate!r} must be positive: the file stores "
+                    f"{settings['measure']} estimates as ratios"
+                )
+            values["estimate"] = math.log(estimate)
+        subgroup = None if row.subgroup is None else self.subgroup_names[row.subgroup]
+        names = {field: name for field, (name, _) in row.cells.items()}
+        return record(self.data_type, study, subgroup, values, where, names)
+
+    def _revman(self) -> RevManResults | None:
+        studies = tuple(row.stored for row in self.rows)
+        subgroups = {
+            name: results
+            for name, results in zip(self.subgroup_names, self.stored_subgroups, strict=True)
+            if results is not None
+        }
+        pooled = [p for p in (self.stored_total, *subgroups.values()) if p is not None]
+        values = [
+            v
+            for p in pooled
+            for v in (p.estimate, p.ci_lower, p.ci_upper, p.z, p.p_value, p.q, p.i2, p.tau2)
+        ]
+        values += [v for s in studies for v in (s.estimate, s.ci_lower, s.ci_upper, s.se, s.weight)]
+        # RevMan Web writes zeros for results it did not compute: nothing stored
+        if not any(math.isfinite(v) and v != 0 for v in values):
+            return None
+        return RevManResults(
+            decimals=self.decimals,
+            total=self.stored_total,
+            studies=studies,
+            subgroups=subgroups,
+            subgroup_differences=self.stored_test,
+        )

@@ -1,0 +1,282 @@
+"""Cochrane data packages as RevMan Web exports them (version 1 layout).
+
+A zip with ``<id>-analysis-data/`` holding ``<id>-overall-estimates-and-settings.csv``
+(one row per analysis: settings and RevMan's pooled results),
+``<id>-data-rows.csv`` (one row per study and analysis: data and RevMan's
+study results) and ``<id>-subgroup-estimates.csv``, and ``<id>-study-data/``
+with ``<id>-study-information.csv``. Files are UTF-8 with a byte order mark;
+results carry 6 decimals. Ratio analyses keep generic data (``GIV Mean``) on
+the log scale and results (``Mean``, ``CI start``, ``CI end``) on the natural scale.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from metapool.errors import InputError
+from metapool.io._common import (
+    Draft,
+    Row,
+    Table,
+    data_type,
+    decimals,
+    decode,
+    level,
+    model_is_random,
+    normalise,
+    stored_pooled,
+    stored_study,
+    yes_no,
+)
+from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
+
+__all__ = ["read_datapackage"]
+
+_OVERALL = "-overall-estimates-and-settings.csv"
+_DATA_ROWS = "-data-rows.csv"
+_SUBGROUPS = "-subgroup-estimates.csv"
+_STUDIES = "-study-information.csv"
+
+# record field -> column of the data rows
+_COLUMNS = {
+    "events_exp": "Experimental cases",
+    "total_exp": "Experimental N",
+    "events_ctrl": "Control cases",
+    "total_ctrl": "Control N",
+    "mean_exp": "Experimental mean",
+    "sd_exp": "Experimental SD",
+    "mean_ctrl": "Control mean",
+    "sd_ctrl": "Control SD",
+    "o_minus_e": "O-E",
+    "variance": "Variance",
+    "estimate": "GIV Mean",
+    "se": "GIV SE",
+}
+_POOLED = (
+    ("estimate", "Mean"),
+    ("ci_lower", "CI start"),
+    ("ci_upper", "CI end"),
+    ("z", "Effect Z"),
+    ("p_value", "Effect P"),
+    ("q", "Heterogeneity Chi²"),
+    ("df", "Heterogeneity df"),
+    ("p_q", "Heterogeneity P"),
+    ("i2", "Heterogeneity I²"),
+    ("tau2", "Heterogeneity Tau²"),
+)
+_TEST = (
+    ("q", "Subgroup Chi²"),
+    ("df", "Subgroup df"),
+    ("p_value", "Subgroup P"),
+    ("i2", "Subgroup I²"),
+)
+_STUDY = ("Mean", "CI start", "CI end", "SE", "Weight")  # the data rows carry no SE: NaN
+# Draft attribute, parser, column
+_SETTINGS: tuple[tuple[str, Callable[[str], object], str], ...] = (
+    ("random", model_is_random, "Analysis model"),
+    ("ci_study", level, "Study CI"),
+    ("ci_total", level, "Estimate CI"),
+    ("swap_events", yes_no(False), "Swap event and non-event"),
+    ("ratio", yes_no(False), "Log-scale data"),
+    ("totals", yes_no(True), "Overall estimates"),
+    ("subtotals", yes_no(True), "Subgroup estimates"),
+    ("subgroup_test", yes_no(True), "Test for subgroup differences"),
+)
+_BOTH = "SUBGROUP_AND_OVERALL"  # a row in its subgroup and in the total
+
+
+def read_datapackage(path: str | os.PathLike[str]) -> Review:
+    """Read a Cochrane data package exported by RevMan Web.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.zip`` file.
+
+    Returns
+    -------
+    Review
+        As :func:`~metapool.io.rm5.read_rm5`. Results RevMan Web did not
+        compute (written as zeros) are not stored (``outcome.revman`` is None).
+
+    Examples
+    --------
+    >>> review = read_datapackage("tests/data/Fleiss1993_revmanweb_datapackage.zip")
+    >>> [(o.key, o.settings["measure"]) for o in review.outcomes]
+    [('1.1', 'OR'), ('1.2', 'SMD')]
+    >>> review.outcome("1.2").revman is None   # RevMan Web left the SMD analysis at zero
+    True
+    """
+    source = os.fspath(path)
+    try:
+        with zipfile.ZipFile(source) as archive:
+            tables = {
+                suffix: _table(archive, source, suffix)
+                for suffix in (_OVERALL, _DATA_ROWS, _SUBGROUPS, _STUDIES)
+            }
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{source}: cannot read the data package ({exc})") from exc
+    overall, rows = tables[_OVERALL], tables[_DATA_ROWS]
+    if overall is None or rows is None:
+        missing = _OVERALL if overall is None else _DATA_ROWS
+        raise InputError(f"{source}: not a RevMan data package: no file '*{missing}' in the zip")
+    overall.require("Analysis group", "Analysis number", "Data type", "Effect measure")
+    rows.require("Analysis group", "Analysis number", "Study")
+    return _Reader(source, overall, rows, tables[_SUBGROUPS], tables[_STUDIES]).review()
+
+
+def _table(archive: zipfile.ZipFile, source: str, suffix: str) -> Table | None:
+    for name in archive.namelist():
+        if name.endswith(suffix):
+            return Table.parse(decode(archive.read(name)), f"{source}:{name}")
+    return None
+
+
+def _key(cells: dict[str, str], table: Table, line: int) -> tuple[int, int]:
+    try:
+        return int(cells["analysisgroup"]), int(cells["analysisnumber"])
+    except ValueError:
+        raise InputError(
+            f"{table.source}: line {line}: Analysis group and Analysis number must be whole numbers"
+        ) from None
+
+
+class _Reader:
+    def __init__(
+        self,
+        source: str,
+        overall: Table,
+        rows: Table,
+        subgroups: Table | None,
+        studies: Table | None,
+    ) -> None:
+        self.source = source
+        self.overall = overall
+        self.rows = rows
+        self.subgroups = subgroups
+        self.studies = studies
+        texts = [
+            cells.get(normalise(column), "")
+            for table, columns in (
+                (overall, [c for _, c in _POOLED + _TEST]),
+                (rows, _STUDY),
+                (subgroups, [c for _, c in _POOLED]),
+            )
+            if table is not None
+            for _, cells in table.rows
+            for column in columns
+        ]
+        self.decimals = decimals(t for t in texts if t.strip())
+
+    def review(self) -> Review:
+        comparisons: dict[int, tuple[str, list[Draft]]] = {}
+        drafts: dict[tuple[int, int], Draft] = {}
+        for line, cells in self.overall.rows:
+            group, number = _key(cells, self.overall, line)
+            name = cells.get("analysisgroupname", "").strip()
+            draft = drafts[(group, number)] = self._outcome(group, number, cells)
+            comparisons.setdefault(group, (name, []))[1].append(draft)
+        subtotals = self._subtotals()
+        for line, cells in self.rows.rows:
+            key = _key(cells, self.rows, line)
+            if key not in drafts:
+                raise InputError(
+                    f"{self.rows.source}: line {line}: analysis {key[0]}.{key[1]} is not "
+                    "listed in the overall estimates and settings"
+                )
+            self._study(drafts[key], cells, subtotals)
+        return Review(
+            title=Path(self.source).stem,
+            studies=self._study_information(),
+            comparisons=tuple(
+                Comparison(number, name, tuple(d.finish() for d in outcomes))
+                for number, (name, outcomes) in comparisons.items()
+            ),
+            source=self.source,
+            format="datapackage",
+        )
+
+    def _outcome(self, group: int, number: int, cells: dict[str, str]) -> Draft:
+        kind = cells.get("datatype", "").strip()
+        draft = Draft(
+            source=self.source,
+            comparison=group,
+            number=number,
+            name=cells.get("analysisname", "").strip(),
+            id=cells.get("id", "").strip() or cells.get("analysisid", "").strip() or None,
+            kind=kind,
+            data_type=data_type(kind),
+            measure=cells.get("effectmeasure", "").strip() or None,
+            method=cells.get("statisticalmethod", "").strip() or None,
+            decimals=self.decimals,
+        )
+        if draft.measure is None:
+            draft.fail("the Effect measure cell is empty")
+        for attribute, parse, column in _SETTINGS:
+            draft.setting(attribute, parse, column, cells.get(normalise(column)))
+        for index, column in enumerate(("Experimental group label", "Control group label")):
+            draft.group_labels[index] = (
+                cells.get(normalise(column), "").strip() or draft.group_labels[index]
+            )
+        draft.stored_total = _pooled(draft, cells)
+        draft.stored_test = StoredTest(
+            **{key: draft.value("", c, cells.get(normalise(c))) for key, c in _TEST}
+        )
+        return draft
+
+    def _subtotals(self) -> dict[tuple[int, int, str], dict[str, str]]:
+        found: dict[tuple[int, int, str], dict[str, str]] = {}
+        if self.subgroups is not None:
+            for line, cells in self.subgroups.rows:
+                group, number = _key(cells, self.subgroups, line)
+                found[(group, number, cells.get("subgroup", "").strip())] = cells
+        return found
+
+    def _study(
+        self,
+        draft: Draft,
+        cells: dict[str, str],
+        subtotals: dict[tuple[int, int, str], dict[str, str]],
+    ) -> None:
+        study = cells.get("study", "").strip()
+        applicability = cells.get("applicability", "").strip()
+        if applicability not in ("", _BOTH):
+            draft.fail(
+                f"study {study!r}: Applicability {applicability!r} (a row in the total or in "
+                f"its subgroup only) is not supported; metapool analyses {_BOTH} rows"
+            )
+        name = cells.get("subgroup", "").strip()
+        subgroup = None
+        if name:
+            if name not in draft.subgroup_names:
+                subtotal = subtotals.get((draft.comparison, draft.number, name))
+                draft.add_subgroup(name, None if subtotal is None else _pooled(draft, subtotal))
+            subgroup = draft.subgroup_names.index(name)
+        columns = draft.columns(self.rows, _COLUMNS)
+        where = f"study {study!r}: "
+        draft.rows.append(
+            Row(
+                study_id=study,
+                subgroup=subgroup,
+                cells={f: (c, cells.get(normalise(c))) for f, c in columns.items()},
+                stored=stored_study(
+                    [draft.value(where, c, cells.get(normalise(c))) for c in _STUDY]
+                ),
+            )
+        )
+
+    def _study_information(self) -> tuple[StudyInfo, ...]:
+        if self.studies is None:
+            return ()
+        return tuple(
+            StudyInfo(name, name, cells.get("year", "").strip() or None)
+            for _, cells in self.studies.rows
+            if (name := cells.get("study", "").strip())
+        )
+
+
+def _pooled(draft: Draft, cells: dict[str, str]) -> StoredPooled:
+    return stored_pooled({key: draft.value("", c, cells.get(normalise(c))) for key, c in _POOLED})

@@ -1,0 +1,228 @@
+"""RevMan 5's "Data and analyses" CSV export.
+
+One row per comparison (outcome number 0), per outcome (its settings, totals
+and RevMan's pooled results), per subgroup (its first row: name and subtotal)
+and per study (data cells and RevMan's study results). Columns the export
+wizard left out are simply absent; cells of columns that do not apply to the
+data type hold 0 and are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from metapool.errors import InputError
+from metapool.io._common import (
+    Draft,
+    Row,
+    Table,
+    data_type,
+    decimals,
+    decode,
+    level,
+    model_is_random,
+    normalise,
+    stored_pooled,
+    stored_study,
+    yes_no,
+)
+from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
+
+__all__ = ["read_revman_csv"]
+
+# record field -> column, as RevMan names it
+_COLUMNS = {
+    "events_exp": "Events 1",
+    "total_exp": "Total 1",
+    "events_ctrl": "Events 2",
+    "total_ctrl": "Total 2",
+    "mean_exp": "Mean 1",
+    "sd_exp": "SD 1",
+    "mean_ctrl": "Mean 2",
+    "sd_ctrl": "SD 2",
+    "o_minus_e": "O-E",
+    "variance": "Var",
+    "estimate": "Effect Estimate",
+    "se": "SE",
+}
+_POOLED = (
+    ("estimate", "effectestimate"),
+    ("ci_lower", "cistart"),
+    ("ci_upper", "ciend"),
+    ("z", "z"),
+    ("p_value", "pz"),
+    ("q", "q"),
+    ("df", "df"),
+    ("p_q", "pq"),
+    ("i2", "i2q"),
+    ("tau2", "tau2"),
+)
+_STUDY = ("effectestimate", "cistart", "ciend", "se", "weight")
+_TEST = (("q", "qint"), ("p_value", "pqint"), ("i2", "i2qint"))
+# Draft attribute, parser, column (normalised header) of the settings an export may hold
+_SETTINGS: tuple[tuple[str, Callable[[str], object], str], ...] = (
+    ("random", model_is_random, "analysismodel"),
+    ("ci_study", level, "studyconfidenceinterval"),
+    ("ci_total", level, "totalconfidenceinterval"),
+    ("swap_events", yes_no(False), "swapeventandnonevent"),
+    ("subgroup_test", yes_no(True), "testforsubgroupdifferences"),
+)
+_LOG_SCALE = "entereddataareonlogscale"  # "Entered data are on log scale (Generic ...)"
+_HEADER = "Comparison Number"
+
+
+def read_revman_csv(path: str | os.PathLike[str]) -> Review:
+    """Read RevMan 5's "Data and analyses" CSV export.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The exported file. Its header begins ``Comparison Number,Outcome
+        Number,Subgroup Number,...``; a semicolon-separated export (with
+        decimal commas) is read too.
+
+    Returns
+    -------
+    Review
+        As :func:`~metapool.io.rm5.read_rm5`; the title is the file name (the
+        export does not carry it) and study identifiers are the names.
+
+    Examples
+    --------
+    >>> review = read_revman_csv("tests/data/Fleiss1993_CR.csv")
+    >>> outcome = review.outcome("1.2")
+    >>> outcome.settings["measure"], outcome.settings["model"], len(outcome.studies)
+    ('MD', 'fixed', 5)
+    >>> outcome.revman.decimals
+    8
+    """
+    source = os.fspath(path)
+    try:
+        text = decode(Path(source).read_bytes())
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read the file ({exc.strerror or exc})") from exc
+    start = text.find(_HEADER)
+    if start < 0 or text[:start].strip():
+        raise InputError(f"{source}: not a RevMan CSV export (the header must begin {_HEADER!r})")
+    delimiter = text[start + len(_HEADER) : start + len(_HEADER) + 1]
+    table = Table.parse(text[start:], source, delimiter)
+    table.require(_HEADER, "Outcome Number", "Subgroup Number", "Name")
+    return _Reader(table, Path(source).stem, decimal_comma=delimiter != ",").review()
+
+
+class _Reader:
+    def __init__(self, table: Table, title: str, decimal_comma: bool) -> None:
+        self.table = table
+        self.title = title
+        self.decimal_comma = decimal_comma
+        self.comparisons: dict[int, tuple[str, list[Draft]]] = {}
+        self.studies: dict[str, StudyInfo] = {}
+        numbers = [
+            self._text(cells, key)
+            for _, cells in table.rows
+            for key in (*_STUDY, *(k for _, k in _POOLED), *(k for _, k in _TEST))
+        ]
+        self.decimals = decimals(t for t in numbers if t)
+
+    def _text(self, cells: dict[str, str], key: str) -> str:
+        text = cells.get(key, "").strip()
+        if self.decimal_comma:
+            text = text.replace(".", "").replace(",", ".")
+        return text
+
+    def _stored(self, draft: Draft, where: str, cells: dict[str, str], key: str) -> float:
+        """A stored result (NaN where empty), named as the header names it in messages."""
+        return draft.value(where, self.table.headers.get(key, key), self._text(cells, key))
+
+    def review(self) -> Review:
+        drafts: dict[tuple[int, int], Draft] = {}
+        subgroups: dict[tuple[int, int, int], int] = {}
+        for line, cells in self.table.rows:
+            try:
+                comparison, outcome, subgroup = (
+                    int(cells[k]) for k in ("comparisonnumber", "outcomenumber", "subgroupnumber")
+                )
+            except ValueError:
+                raise InputError(
+                    f"{self.table.source}: line {line}: comparison, outcome and subgroup "
+                    "numbers must be whole numbers"
+                ) from None
+            name = cells.get("name", "").strip()
+            if outcome == 0:
+                self.comparisons[comparison] = (name, self.comparisons.get(comparison, ("", []))[1])
+                continue
+            draft = drafts.get((comparison, outcome))
+            if draft is None:
+                draft = drafts[(comparison, outcome)] = self._outcome(comparison, outcome, cells)
+                self.comparisons.setdefault(comparison, ("", []))[1].append(draft)
+            elif subgroup and (comparison, outcome, subgroup) not in subgroups:
+                # a subgroup's first row: its name and subtotal
+                results = self._pooled(draft, cells)
+                subgroups[(comparison, outcome, subgroup)] = draft.add_subgroup(name, results)
+            else:
+                self._study(draft, cells, subgroups.get((comparison, outcome, subgroup)))
+        return Review(
+            title=self.title,
+            studies=tuple(self.studies.values()),
+            comparisons=tuple(
+                Comparison(number, name, tuple(d.finish() for d in outcomes))
+                for number, (name, outcomes) in self.comparisons.items()
+            ),
+            source=self.table.source,
+            format="revman_csv",
+        )
+
+    def _outcome(self, comparison: int, number: int, cells: dict[str, str]) -> Draft:
+        kind = cells.get("datatype", "").strip()
+        draft = Draft(
+            source=self.table.source,
+            comparison=comparison,
+            number=number,
+            name=cells.get("name", "").strip(),
+            kind=kind,
+            data_type=data_type(kind),
+            measure=cells.get("effectmeasure", "").strip() or None,
+            method=cells.get("statisticalmethod", "").strip() or None,
+            exponentiated=True,
+            decimals=self.decimals,
+        )
+        if draft.measure is None:
+            draft.fail("the Effect Measure cell is empty")
+        log_scale = next((k for k in cells if k.startswith(_LOG_SCALE)), _LOG_SCALE)
+        for attribute, parse, key in (*_SETTINGS, ("ratio", yes_no(False), log_scale)):
+            header = self.table.headers.get(key, key)
+            draft.setting(attribute, parse, f"column {header!r}", cells.get(key))
+        totals = normalise(cells.get("totals", ""))
+        draft.totals = totals in ("", "yes", "totalsandsubtotals")
+        draft.subtotals = draft.totals or "sub" in totals
+        for label, key in ((0, "grouplabel1"), (1, "grouplabel2")):
+            draft.group_labels[label] = cells.get(key, "").strip() or draft.group_labels[label]
+        for label, key in ((0, "leftgraphlabel"), (1, "rightgraphlabel")):
+            draft.graph_labels[label] = cells.get(key, "").strip() or draft.graph_labels[label]
+        draft.stored_total = self._pooled(draft, cells)
+        draft.stored_test = StoredTest(
+            **{key: self._stored(draft, "", cells, column) for key, column in _TEST}
+        )
+        return draft
+
+    def _pooled(self, draft: Draft, cells: dict[str, str]) -> StoredPooled:
+        return stored_pooled(
+            {key: self._stored(draft, "", cells, column) for key, column in _POOLED}
+        )
+
+    def _study(self, draft: Draft, cells: dict[str, str], subgroup: int | None) -> None:
+        name = cells.get("name", "").strip()
+        year = cells.get("yearofstudy", "").strip() or None
+        self.studies.setdefault(name, StudyInfo(name, name, year))
+        columns = draft.columns(self.table, _COLUMNS)
+        where = f"study {name!r}: "
+        draft.rows.append(
+            Row(
+                study_id=name,
+                subgroup=subgroup,
+                cells={f: (c, self._text(cells, normalise(c)) or None) for f, c in columns.items()},
+                stored=stored_study([self._stored(draft, where, cells, c) for c in _STUDY]),
+            )
+        )

@@ -1,0 +1,313 @@
+"""RevMan 5 review files (``.rm5``): XML, streamed so that large reviews load quickly.
+
+The analyses live under ``ANALYSES_AND_DATA``: ``COMPARISON`` elements hold
+outcomes (``DICH_OUTCOME``, ``CONT_OUTCOME``, ``IV_OUTCOME`` for generic inverse
+variance, ``IPD_OUTCOME`` for O-E and variance), optionally divided into
+``*_SUBGROUP`` elements, with one ``*_DATA`` element per study. Settings and,
+when the file says ``CALCULATED_DATA="YES"``, RevMan's results are attributes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+
+from metapool.errors import InputError
+from metapool.io._common import Draft, Row, data_type, level, stored_pooled, stored_study, yes_no
+from metapool.io.review import (
+    Comparison,
+    Review,
+    StoredPooled,
+    StoredStudy,
+    StoredTest,
+    StudyInfo,
+)
+
+__all__ = ["read_rm5"]
+
+# record field -> attribute of the *_DATA element, per outcome type
+_DATA_ATTRIBUTES = {
+    "DICH": {
+        "events_exp": "EVENTS_1",
+        "total_exp": "TOTAL_1",
+        "events_ctrl": "EVENTS_2",
+        "total_ctrl": "TOTAL_2",
+    },
+    "CONT": {
+        "mean_exp": "MEAN_1",
+        "sd_exp": "SD_1",
+        "total_exp": "TOTAL_1",
+        "mean_ctrl": "MEAN_2",
+        "sd_ctrl": "SD_2",
+        "total_ctrl": "TOTAL_2",
+    },
+    "IV": {"estimate": "EFFECT_SIZE", "se": "SE"},
+    "IPD": {"o_minus_e": "O_E", "variance": "VAR"},
+}
+_STUDY_RESULTS = ("EFFECT_SIZE", "CI_START", "CI_END", "SE", "WEIGHT")
+_POOLED_RESULTS = (
+    ("estimate", "EFFECT_SIZE"),
+    ("ci_lower", "CI_START"),
+    ("ci_upper", "CI_END"),
+    ("z", "Z"),
+    ("p_value", "P_Z"),
+    ("q", "CHI2"),
+    ("df", "DF"),
+    ("p_q", "P_CHI2"),
+    ("i2", "I2"),
+    ("tau2", "TAU2"),
+)
+# Draft attribute, parser, XML attribute (absent: RevMan's default)
+_SETTINGS: tuple[tuple[str, Callable[[str], object], str], ...] = (
+    ("ci_study", level, "CI_STUDY"),
+    ("ci_total", level, "CI_TOTAL"),
+    ("random", yes_no(False), "RANDOM"),
+    ("swap_events", yes_no(False), "SWAP_EVENTS"),
+    ("subgroups", yes_no(False), "SUBGROUPS"),
+    ("subgroup_test", yes_no(True), "SUBGROUP_TEST"),
+    ("ratio", yes_no(False), "LOG_DATA"),  # generic data: a ratio on the log scale
+)
+_LABELS = {"GROUP_LABEL_1": 0, "GROUP_LABEL_2": 1, "GRAPH_LABEL_1": 0, "GRAPH_LABEL_2": 1}
+_COMPARISON = ["ANALYSES_AND_DATA", "COMPARISON"]  # where outcomes live
+_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")  # RevMan's escapes in ids: STD-ISIS_x002d_2
+
+
+def read_rm5(path: str | os.PathLike[str]) -> Review:
+    """Read a RevMan 5 review file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        An ``.rm5`` file (XML, usually ISO-8859-1).
+
+    Returns
+    -------
+    Review
+        Comparisons and outcomes with their study records, settings and the
+        results RevMan stored. An outcome that cannot be read carries an
+        ``error`` and the rest of the review still loads.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read or is not well-formed XML (the message names
+        the file, line and column).
+
+    Examples
+    --------
+    >>> review = read_rm5("tests/data/Fleiss1993.rm5")
+    >>> review.title
+    'Examples from Fleiss 1993'
+    >>> [o.key for o in review.outcomes]
+    ['1.1', '1.2']
+    >>> first = review.outcome("1.1").studies[0]
+    >>> first.study, first.events_exp, first.total_exp, first.events_ctrl, first.total_ctrl
+    ('MRC-1', 49, 615, 67, 624)
+    """
+    source = os.fspath(path)
+    parser = _Parser(source)
+    try:
+        with open(source, "rb") as file:
+            for event, element in ET.iterparse(file, events=("start", "end")):
+                if event == "start":
+                    parser.start(element)
+                else:
+                    parser.end(element)
+    except ET.ParseError as exc:  # its message names the line and column
+        raise InputError(f"{source}: not a well-formed RevMan file: XML error, {exc}") from exc
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read the file ({exc.strerror or exc})") from exc
+    return parser.review()
+
+
+def _prefix(tag: str, suffix: str) -> str | None:
+    return tag[: -len(suffix)] if tag.endswith(suffix) else None
+
+
+def _study_name(study_id: str) -> str:
+    """A name from an id RevMan did not list (``STD-ISIS_x002d_2`` -> ``ISIS-2``)."""
+    name = study_id.removeprefix("STD-")
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), name) or study_id
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+class _Parser:
+    """Event handlers of the streaming parse; elements are cleared once read."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.path: list[str] = []
+        self.title = ""
+        self.studies: dict[str, StudyInfo] = {}
+        self.calculated = False
+        self.comparisons: list[tuple[int, str, list[Draft]]] = []
+        self.outcome: Draft | None = None
+        self.prefix = ""  # DICH, CONT, IV, IPD of the current outcome
+        self.subgroup: int | None = None
+
+    # -- events -----------------------------------------------------------------
+    def start(self, element: ET.Element) -> None:
+        tag, parent = element.tag, self.path[-1] if self.path else ""
+        if not self.path and tag != "COCHRANE_REVIEW":
+            raise InputError(
+                f"{self.source}: not a RevMan review: the root element is <{tag}>, "
+                "not <COCHRANE_REVIEW>"
+            )
+        self.path.append(tag)
+        attrs = element.attrib
+        if tag == "ANALYSES_AND_DATA":
+            self.calculated = attrs.get("CALCULATED_DATA") == "YES"
+        elif tag == "COMPARISON" and parent == "ANALYSES_AND_DATA":
+            number = _int(attrs.get("NO"))
+            self.comparisons.append(
+                (len(self.comparisons) + 1 if number is None else number, "", [])
+            )
+        elif self.path[-3:-1] == _COMPARISON and (prefix := _prefix(tag, "_OUTCOME")):
+            self._start_outcome(prefix, tag, attrs)
+        elif self.outcome is not None and _prefix(tag, "_SUBGROUP") == self.prefix:
+            self.subgroup = self.outcome.add_subgroup("", self._pooled(attrs))
+
+    def end(self, element: ET.Element) -> None:
+        tag = self.path.pop()
+        parent = self.path[-1] if self.path else ""
+        if tag == "NAME":
+            self._name(parent, "".join(element.itertext()).strip())
+        elif tag == "TITLE" and parent == "COVER_SHEET":
+            self.title = "".join(element.itertext()).strip()
+        elif tag == "STUDY" and parent == "INCLUDED_STUDIES":
+            attrs = element.attrib
+            study_id = attrs.get("ID", "")
+            year = attrs.get("YEAR", "").strip() or None
+            self.studies[study_id] = StudyInfo(study_id, attrs.get("NAME", study_id), year)
+        elif self.outcome is not None:
+            self._outcome_end(tag, parent, element)
+        # keep memory flat: nothing is read from an element after its end
+        element.clear()
+
+    # -- outcomes -------------------------------------------------------------------
+    def _start_outcome(self, prefix: str, tag: str, attrs: Mapping[str, str]) -> None:
+        number, _, drafts = self.comparisons[-1]
+        draft = Draft(
+            source=self.source,
+            comparison=number,
+            number=_int(attrs.get("NO")) or len(drafts) + 1,
+            id=attrs.get("ID"),
+            kind=tag,
+            data_type=data_type(prefix) if prefix in _DATA_ATTRIBUTES else None,
+            exponentiated=True,
+        )
+        self.outcome, self.prefix, self.subgroup = draft, prefix, None
+        drafts.append(draft)
+        if "NO" not in attrs:
+            draft.fail("attribute NO is missing")
+        draft.measure = attrs.get("EFFECT_MEASURE")  # IV and IPD outcomes: a child element
+        draft.method = attrs.get("METHOD")
+        for attribute, parse, name in _SETTINGS:
+            draft.setting(attribute, parse, f"attribute {name}", attrs.get(name))
+        totals = attrs.get("TOTALS", "YES").strip().upper()
+        if totals not in ("YES", "SUB", "NO"):
+            draft.fail(f"attribute TOTALS = {totals!r} is not YES, SUB or NO")
+        draft.totals, draft.subtotals = totals == "YES", totals in ("YES", "SUB")
+        draft.stored_total = self._pooled(attrs)
+        if self.calculated:
+            draft.stored_test = StoredTest(
+                q=draft.value("", "Q", attrs.get("Q")),
+                p_value=draft.value("", "P_Q", attrs.get("P_Q")),
+                i2=draft.value("", "I2_Q", attrs.get("I2_Q")),
+            )
+
+    def _outcome_end(self, tag: str, parent: str, element: ET.Element) -> None:
+        draft = self.outcome
+        assert draft is not None
+        if parent == draft.kind and tag in _LABELS:
+            labels = draft.group_labels if tag.startswith("GROUP") else draft.graph_labels
+            labels[_LABELS[tag]] = "".join(element.itertext()).strip()
+        elif parent == draft.kind and tag == "EFFECT_MEASURE":
+            draft.measure = "".join(element.itertext()).strip()
+        elif (prefix := _prefix(tag, "_DATA")) is not None:
+            if prefix != self.prefix:
+                draft.fail(f"{tag} element in a {draft.kind}")
+            elif prefix in _DATA_ATTRIBUTES:
+                self._row(draft, element.attrib)
+        elif tag == f"{self.prefix}_SUBGROUP":
+            self.subgroup = None
+        elif tag == draft.kind:
+            if draft.measure is None and draft.data_type is not None:
+                draft.fail("the effect measure (EFFECT_MEASURE) is missing")
+            self.outcome = None
+
+    def _row(self, draft: Draft, attrs: Mapping[str, str]) -> None:
+        study_id = attrs.get("STUDY_ID")
+        if study_id is None:
+            draft.fail(f"a {self.prefix}_DATA element has no STUDY_ID attribute")
+            return
+        names = _DATA_ATTRIBUTES[self.prefix]
+        missing = [a for a in names.values() if a not in attrs]
+        if missing:
+            draft.fail(f"study {study_id!r}: attribute {', '.join(missing)} is missing")
+        stored = StoredStudy()
+        if self.calculated:
+            where = f"study {study_id!r}: "
+            stored = stored_study(
+                [draft.value(where, a, attrs.get(a)) for a in _STUDY_RESULTS],
+                estimable=self._estimable(attrs),
+            )
+        draft.rows.append(
+            Row(
+                study_id=study_id,
+                subgroup=self.subgroup,
+                cells={field: (a, attrs.get(a)) for field, a in names.items()},
+                stored=stored,
+            )
+        )
+
+    def _name(self, parent: str, text: str) -> None:
+        if self.path[-2:] == _COMPARISON and self.outcome is None:
+            number, _, drafts = self.comparisons[-1]
+            self.comparisons[-1] = (number, text, drafts)
+        elif self.outcome is not None and parent == self.outcome.kind:
+            self.outcome.name = text
+        elif (
+            self.outcome is not None
+            and self.subgroup is not None
+            and parent == f"{self.prefix}_SUBGROUP"
+        ):
+            self.outcome.name_subgroup(self.subgroup, text)
+
+    # -- attribute helpers --------------------------------------------------------
+    def _pooled(self, attrs: Mapping[str, str]) -> StoredPooled | None:
+        if not self.calculated:
+            return None
+        draft = self.outcome
+        assert draft is not None
+        values = {key: draft.value("", name, attrs.get(name)) for key, name in _POOLED_RESULTS}
+        return stored_pooled(values, estimable=self._estimable(attrs))
+
+    def _estimable(self, attrs: Mapping[str, str]) -> bool | None:
+        text = attrs.get("ESTIMABLE")
+        return None if text is None else text.strip().upper() != "NO"
+
+    # -- result ---------------------------------------------------------------------
+    def review(self) -> Review:
+        def label(study_id: str) -> str:
+            info = self.studies.get(study_id)
+            return info.name if info is not None and info.name.strip() else _study_name(study_id)
+
+        return Review(
+            title=self.title,
+            studies=tuple(self.studies.values()),
+            comparisons=tuple(
+                Comparison(number, name, tuple(d.finish(label) for d in drafts))
+                for number, name, drafts in self.comparisons
+            ),
+            source=self.source,
+            format="rm5",
+        )

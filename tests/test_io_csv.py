@@ -1,0 +1,388 @@
+"""read_revman_csv: RevMan 5's "Data and analyses" export of Fleiss (1993), and synthetic ones."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import pytest
+from revman_files import CSV, close, example
+
+import metapool
+from metapool import Continuous, Dichotomous, Generic, InputError, OMinusE
+from metapool.io import read_revman_csv
+from metapool.vocabulary import DataType
+
+# RevMan's computed columns (8 decimals): study -> Effect Estimate, SE, CI Start, CI End, Weight
+ASPIRIN = {
+    "MRC-1": (0.71971415, 0.19721981, 0.48897453, 1.05933628, 3.17649),
+    "CDP": (0.6807598, 0.20289717, 0.4573909, 1.01321191, 3.10168911),
+    "MRC-2": (0.80287019, 0.14314855, 0.60645288, 1.06290292, 5.67538044),
+    "GASP": (0.80073869, 0.2544889, 0.48626104, 1.31859721, 1.79548462),
+    "PARIS": (0.79814324, 0.18761568, 0.55256335, 1.15286803, 3.21762436),
+    "AMIS": (1.1327364, 0.09806494, 0.93466468, 1.37278298, 10.15349122),
+    "ISIS-2": (0.89496936, 0.03880977, 0.82941758, 0.96570193, 72.87984024),
+}
+MENTAL_HEALTH = {
+    "Davis": (-1.5, 1.67630546, -4.78549833, 1.78549833, 2.79315513),
+    "Florell": (-1.2, 0.45085474, -2.08365906, -0.31634094, 38.61251498),
+    "Gruen": (-2.4, 1.89175731, -6.10777619, 1.30777619, 2.19316111),
+    "Hart": (0.2, 0.49580742, -0.77176469, 1.17176469, 31.92826572),
+    "Wilson": (-0.88, 0.56631484, -1.98995669, 0.22995669, 24.47290305),
+}
+# Effect Estimate, CI Start, CI End, Q, P(Q), I²(Q), Tau², Z, P(Z), df
+TOTALS = {
+    "1.1": (
+        0.89686556,
+        0.8405144,
+        0.95699471,
+        9.94605598,
+        0.12694225,
+        39.67458046,
+        0,
+        3.28763306,
+        0.00101033,
+        6,
+    ),
+    "1.2": (
+        -0.70938839,
+        -1.25848502,
+        -0.16029176,
+        5.66012379,
+        0.22600895,
+        29.33016758,
+        0,
+        2.53211477,
+        0.01133769,
+        4,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def fleiss() -> metapool.io.Review:
+    return read_revman_csv(example(CSV))
+
+
+def test_structure(fleiss: metapool.io.Review) -> None:
+    assert fleiss.title == "Fleiss1993_CR" and fleiss.format == "revman_csv"
+    assert [(c.number, c.name) for c in fleiss.comparisons] == [(1, "Examples from Fleiss (1993)")]
+    aspirin, mental = fleiss.outcomes
+    assert aspirin.settings == {
+        "measure": "OR",
+        "method": "MH",
+        "model": "fixed",
+        "ci_level": 0.95,
+        "study_ci_level": 0.95,
+        "swap_events": False,
+    }
+    assert aspirin.studies[0] == Dichotomous("MRC-1", 49, 615, 67, 624)  # Mean/SD zeros ignored
+    assert aspirin.group_labels == ("Aspirin", "Control")
+    assert mental.data_type is DataType.CONTINUOUS
+    assert mental.settings["measure"] == "MD" and mental.settings["method"] == "IV"
+    assert mental.studies[-1] == Continuous("Wilson", 6.5, 0.76, 8, 7.38, 1.41, 8)
+    assert metapool.io.StudyInfo("Florell", "Florell", "1971") in fleiss.studies
+    assert aspirin.revman is not None and aspirin.revman.decimals == 8
+
+
+@pytest.mark.parametrize(("key", "studies"), [("1.1", ASPIRIN), ("1.2", MENTAL_HEALTH)])
+def test_every_stored_value(
+    fleiss: metapool.io.Review, key: str, studies: dict[str, tuple[float, ...]]
+) -> None:
+    res = fleiss.outcome(key).analyse()
+    for row in res.studies:
+        expected = studies[row.study]
+        ours = (row.estimate, row.se, row.ci_lower, row.ci_upper, row.weight)
+        for a, b in zip(ours, expected, strict=True):
+            assert close(a, b, 8), (row.study, a, b)
+    t, h = res.total, res.heterogeneity
+    est, lo, hi, q, p_q, i2, tau2, z, p_z, df = TOTALS[key]
+    for a, b in (
+        (t.estimate, est),
+        (t.ci_lower, lo),
+        (t.ci_upper, hi),
+        (h.q, q),
+        (h.i2, i2),
+        (h.tau2, tau2),
+        (abs(t.z), z),
+    ):
+        assert close(a, b, 8), (a, b)
+    assert close(h.p_value, p_q, 8, p_value=True)
+    assert close(t.p_value, p_z, 8, p_value=True)
+    assert h.df == df
+
+
+def test_compare_passes(fleiss: metapool.io.Review) -> None:
+    check = fleiss.compare()
+    assert check.passed
+    assert [len(o.differences) for o in check.outcomes] == [45, 35]
+
+
+# -- synthetic exports ---------------------------------------------------------------------
+
+HEADER = [
+    "Comparison Number",
+    "Outcome Number",
+    "Subgroup Number",
+    "Name",
+    "Data Type",
+    "Statistical Method",
+    "Effect Measure",
+    "Analysis Model",
+    "Events 1",
+    "Mean 1",
+    "SD 1",
+    "Total 1",
+    "Events 2",
+    "Mean 2",
+    "SD 2",
+    "Total 2",
+    "Effect Estimate",
+    "SE",
+    "CI Start",
+    "CI End",
+    "Weight",
+    "Q",
+    "P(Q)",
+    "I²(Q)",
+    "Tau²",
+    "Z",
+    "P(Z)",
+    "Qint",
+    "P(Qint)",
+    "I²(Qint)",
+    "df",
+    "Group Label 1",
+    "Group Label 2",
+    "Left Graph Label",
+    "Right Graph Label",
+    "Year of study",
+    "User defined order",
+    "O-E",
+    "Var",
+    "Totals",
+    "Study Confidence Interval",
+    "Total Confidence Interval",
+    "Test for subgroup differences",
+    "Swap event and non-event",
+    "Entered data are on log scale (Generic Inverse Variance only)",
+]
+
+
+def export(rows: list[dict[str, object]], delimiter: str = ",") -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=HEADER, delimiter=delimiter, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def head(c: int, o: int, s: int, name: str, **cells: object) -> dict[str, object]:
+    return {
+        "Comparison Number": c,
+        "Outcome Number": o,
+        "Subgroup Number": s,
+        "Name": name,
+        **cells,
+    }
+
+
+def dich(
+    c: int, o: int, s: int, name: str, e1: object, n1: object, e2: object, n2: object
+) -> dict[str, object]:
+    return head(
+        c,
+        o,
+        s,
+        name,
+        **{
+            "Events 1": e1,
+            "Total 1": n1,
+            "Events 2": e2,
+            "Total 2": n2,
+            "Mean 1": 0,
+            "SD 1": 0,
+            "Mean 2": 0,
+            "SD 2": 0,
+        },
+    )
+
+
+def write(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path = tmp_path / "export.csv"
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+SUBGROUPED = [
+    head(1, 0, 0, "Drug vs placebo"),
+    head(
+        1,
+        1,
+        0,
+        "Deaths",
+        **{
+            "Data Type": "DIC",
+            "Statistical Method": "MH",
+            "Effect Measure": "RR",
+            "Analysis Model": "Random",
+            "Totals": "Yes",
+            "Study Confidence Interval": "90%",
+            "Total Confidence Interval": "99%",
+            "Swap event and non-event": "No",
+        },
+    ),
+    head(1, 1, 1, "Adults", **{"Data Type": "DIC"}),
+    dich(1, 1, 1, "Alpha", 12, 100, 20, 100),
+    dich(1, 1, 1, "Beta", "", "", 9, 48),
+    head(1, 1, 2, "Children", **{"Data Type": "DIC"}),
+    dich(1, 1, 2, "Gamma", 30, 120, 31, 118),
+    dich(1, 1, 2, "Delta", 7, 60, 12, 61),
+    head(2, 0, 0, "Dose comparison"),
+    head(
+        2,
+        1,
+        0,
+        "Hazard",
+        **{
+            "Data Type": "IV",
+            "Statistical Method": "IV",
+            "Effect Measure": "Hazard Ratio",
+            "Analysis Model": "Fixed",
+            "Entered data are on log scale (Generic Inverse Variance only)": "Yes",
+        },
+    ),
+    head(2, 1, 0, "Alpha", **{"Effect Estimate": 0.8, "SE": 0.2}),
+    head(2, 1, 0, "Beta", **{"Effect Estimate": 0.6, "SE": 0.25}),
+    head(
+        2,
+        2,
+        0,
+        "Relapse",
+        **{
+            "Data Type": "IPD",
+            "Statistical Method": "EXP_O_E_VAR",
+            "Effect Measure": "Peto Odds Ratio",
+            "Analysis Model": "Fixed",
+        },
+    ),
+    head(2, 2, 0, "Gamma", **{"O-E": -3.5, "Var": 10.2}),
+]
+
+
+def test_subgroups_generic_and_o_minus_e(tmp_path: Path) -> None:
+    rv = read_revman_csv(write(tmp_path, export(SUBGROUPED)))
+    deaths, hazard, relapse = rv.outcomes
+    assert [c.name for c in rv.comparisons] == ["Drug vs placebo", "Dose comparison"]
+    assert deaths.settings == {
+        "measure": "RR",
+        "method": "MH",
+        "model": "random",
+        "ci_level": 0.99,
+        "study_ci_level": 0.9,
+        "swap_events": False,
+    }
+    assert deaths.studies == (
+        Dichotomous("Alpha", 12, 100, 20, 100, "Adults"),
+        Dichotomous("Beta", None, None, 9, 48, "Adults"),
+        Dichotomous("Gamma", 30, 120, 31, 118, "Children"),
+        Dichotomous("Delta", 7, 60, 12, 61, "Children"),
+    )
+    res = deaths.analyse()
+    assert list(res.subgroups) == ["Adults", "Children"] and res.k == 3
+    assert hazard.key == "2.1" and hazard.settings["ratio"] is True
+    assert hazard.studies[0] == Generic("Alpha", math.log(0.8), 0.2)
+    assert relapse.settings["method"] == "PETO"
+    assert relapse.studies == (OMinusE("Gamma", -3.5, 10.2),)
+    assert deaths.revman is None  # no computed columns filled in
+
+
+def test_semicolon_export_with_decimal_commas(tmp_path: Path) -> None:
+    rows = [
+        head(1, 0, 0, "C"),
+        head(
+            1,
+            1,
+            0,
+            "Pain",
+            **{
+                "Data Type": "CON",
+                "Statistical Method": "IV",
+                "Effect Measure": "MD",
+                "Analysis Model": "Fixed",
+            },
+        ),
+        head(
+            1,
+            1,
+            0,
+            "Alpha",
+            **{
+                "Mean 1": "3,1",
+                "SD 1": "1,2",
+                "Total 1": 30,
+                "Mean 2": "4,0",
+                "SD 2": "1,3",
+                "Total 2": 31,
+            },
+        ),
+    ]
+    out = read_revman_csv(write(tmp_path, export(rows, ";"), "cp1252")).outcome("1.1")
+    assert out.studies == (Continuous("Alpha", 3.1, 1.2, 30, 4.0, 1.3, 31),)
+
+
+def test_bad_cells(tmp_path: Path) -> None:
+    rows = [
+        head(1, 0, 0, "C"),
+        head(
+            1,
+            1,
+            0,
+            "Good",
+            **{"Data Type": "DIC", "Effect Measure": "OR", "Analysis Model": "Fixed"},
+        ),
+        dich(1, 1, 0, "Alpha", 1, 10, 2, 10),
+        head(
+            1,
+            2,
+            0,
+            "Bad",
+            **{"Data Type": "DIC", "Effect Measure": "OR", "Analysis Model": "Fixed"},
+        ),
+        dich(1, 2, 0, "Alpha", "twelve", 10, 2, 10),
+        head(
+            1,
+            3,
+            0,
+            "Model",
+            **{"Data Type": "DIC", "Effect Measure": "OR", "Analysis Model": "Mixed"},
+        ),
+        head(
+            1,
+            4,
+            0,
+            "Stored",
+            **{"Data Type": "DIC", "Effect Measure": "OR", "Effect Estimate": "high"},
+        ),
+        head(1, 5, 0, "Kind", **{"Data Type": "DTA", "Effect Measure": "OR"}),
+    ]
+    rv = read_revman_csv(write(tmp_path, export(rows)))
+    good, bad, model, stored, kind = rv.outcomes
+    assert good.error is None
+    assert bad.error is not None
+    assert "outcome 1.2 'Bad'" in bad.error and "'Alpha'" in bad.error
+    assert "Events 1 = 'twelve' is not a number" in bad.error
+    assert model.error is not None and "'Analysis Model' = 'Mixed'" in model.error
+    assert stored.error is not None and "Effect Estimate = 'high'" in stored.error
+    assert kind.error is not None and "'DTA'" in kind.error
+
+
+def test_not_an_export(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not a RevMan CSV export"):
+        read_revman_csv(write(tmp_path, "a,b,c\n1,2,3\n"))
+    with pytest.raises(InputError, match="'Subgroup Number'"):
+        read_revman_csv(write(tmp_path, "Comparison Number,Outcome Number,Name\n1,0,x\n"))
+    with pytest.raises(InputError, match="line 3"):
+        read_revman_csv(write(tmp_path, export([head(1, 0, 0, "C"), {"Name": "x"}])))
