@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from metapool._typing import FloatArray
-from metapool.effects import REASONS, EffectSizes, compute, effect_sizes
+from metapool._typing import FloatArray, IntArray
+from metapool.effects import REASONS, Cells, EffectSizes, compute, effect_sizes
 from metapool.errors import InputError
 from metapool.pooling.engine import PoolResult, pool_segments, z_critical
 from metapool.pooling.mantel_haenszel import mantel_haenszel
@@ -30,7 +30,7 @@ from metapool.results import (
 )
 from metapool.vocabulary import DataType, Method, Model, Settings, resolve
 
-__all__ = ["REVMAN_WEB", "analyse", "study_effects"]
+__all__ = ["REVMAN_WEB", "analyse", "pool_rows", "study_effects"]
 
 #: RevMan Web's random-effects methods (Cochrane, 2022-2025): REML τ² with a
 #: Q-profile CI, Hartung-Knapp-Sidik-Jonkman CI, t-based prediction interval,
@@ -153,6 +153,52 @@ def analyse(
     return _assemble(records, settings, es, columns, tau2_ci=tau2_ci)
 
 
+def pool_rows(
+    settings: Settings,
+    yi: FloatArray,
+    vi: FloatArray,
+    rows: IntArray,
+    seg: Segments,
+    *,
+    cells: Cells | None = None,
+    corrected: Cells | None = None,
+    inverse_variance: bool = False,
+    hksj: bool | None = None,
+    weights: bool = False,
+    tau2_ci: bool = False,
+) -> PoolResult:
+    """Pool the studies ``rows`` (indices into ``yi``, ``vi``, ``cells``) in the groups
+    ``seg`` with the analysis' settings: its method (Mantel-Haenszel needs ``cells``;
+    ``inverse_variance=True`` pools by inverse variance instead, as metafor's
+    ``rma.uni`` diagnostics do), model, τ² estimator and CI method (``hksj``
+    overrides it).
+    """
+    fixed = None
+    if settings.method is Method.MH and not inverse_variance:
+        if cells is None:
+            raise InputError("Mantel-Haenszel pooling needs the 2x2 cells")
+        fixed = mantel_haenszel(
+            settings.measure,
+            cells.take(rows),
+            seg,
+            None if corrected is None else corrected.take(rows),
+        )
+    return pool_segments(
+        yi[rows],
+        vi[rows],
+        seg,
+        random=settings.model is Model.RANDOM,
+        tau2=settings.tau2,
+        ci_level=settings.ci_level,
+        hksj=settings.hksj if hksj is None else hksj,
+        prediction=settings.prediction,
+        tau2_ci=tau2_ci,
+        i2=settings.i2,
+        fixed=fixed,
+        weights=weights,
+    )
+
+
 def study_effects(res: MetaAnalysis) -> EffectSizes:
     """The analysis' per-study effect sizes again (analysis scale), for diagnostics."""
     _, fields = _FIELDS[type(res.studies[0].data)]
@@ -198,23 +244,16 @@ def _assemble(
         sub_code = np.zeros(len(records), dtype=np.intp)
         rows, codes = ok, np.zeros(ok.size, dtype=np.intp)
     seg = Segments(codes, 1 + len(subgroup_names))
-    fixed = None
-    if settings.method is Method.MH:
-        assert es.cells is not None and es.corrected is not None
-        fixed = mantel_haenszel(settings.measure, es.cells.take(rows), seg, es.corrected.take(rows))
-    pooled = pool_segments(
-        es.yi[rows],
-        es.vi[rows],
+    pooled = pool_rows(
+        settings,
+        es.yi,
+        es.vi,
+        rows,
         seg,
-        random=settings.model is Model.RANDOM,
-        tau2=settings.tau2,
-        ci_level=settings.ci_level,
-        hksj=settings.hksj,
-        prediction=settings.prediction,
-        tau2_ci=tau2_ci,
-        i2=settings.i2,
-        fixed=fixed,
+        cells=es.cells,
+        corrected=es.corrected,
         weights=True,
+        tau2_ci=tau2_ci,
     )
     assert pooled.weights is not None
     weight = np.zeros((seg.n, len(records)))

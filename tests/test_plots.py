@@ -258,7 +258,7 @@ def test_forest_continuous_and_generic_columns() -> None:
     md = texts(forest(mean_difference()), "header")
     assert [h for h in md if h in ("Mean", "SD", "Total")] == ["Mean", "SD", "Total"] * 2
     gen = texts(forest(generic()), "header")
-    assert "log[HR]" in gen and "SE" in gen and "Weight" in gen
+    assert "log[Hazard Ratio]" in gen and "SE" in gen and "Weight" in gen
     oe = texts(forest(o_minus_e()), "header")
     assert "O-E" in oe and "Variance" in oe
 

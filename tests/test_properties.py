@@ -215,7 +215,7 @@ def test_two_d_layout_equals_flat(data: Any) -> None:
     assert np.allclose(two_d.tau2, flat.tau2, rtol=1e-8, atol=1e-12)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=batch(), reml=st.booleans())
 def test_likelihood_estimators_reach_the_global_maximum(data: Any, reml: bool) -> None:
     yi, vi, groups = data

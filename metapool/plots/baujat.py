@@ -19,12 +19,11 @@ import numpy as np
 
 from metapool._typing import FloatArray
 from metapool.analysis import study_effects
+from metapool.diagnostics.sensitivity import estimable_studies, leave_one_out_layout, pool_groups
 from metapool.errors import InputError
 from metapool.plots._style import COLOURS, label_lines, require_matplotlib, text_width
-from metapool.pooling.engine import pool_segments
-from metapool.pooling.mantel_haenszel import mantel_haenszel
 from metapool.pooling.segments import Segments
-from metapool.vocabulary import DataType, Method, Model
+from metapool.vocabulary import DataType, Model
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -55,39 +54,17 @@ def baujat_points(res: MetaAnalysis) -> BaujatPoints:
     >>> round(float(points.heterogeneity.sum()), 4) == round(res.heterogeneity.q, 4)
     True
     """
-    es = study_effects(res)
-    ok = np.flatnonzero(es.estimable)
-    k = ok.size
+    data = estimable_studies(res)
+    k = data.k
     if k < 2:
         raise InputError(f"a Baujat plot needs at least 2 estimable studies, this analysis has {k}")
-    # group 0 is the whole analysis, group 1 + i the analysis without study i
-    left_out = np.repeat(np.arange(k), k)
-    member = np.tile(np.arange(k), k)
-    kept = member != left_out
-    rows = ok[np.concatenate([np.arange(k), member[kept]])]
-    codes = np.concatenate([np.zeros(k, dtype=np.intp), 1 + left_out[kept]])
-    seg = Segments(codes, k + 1)
-    settings = res.settings
-    fixed = None
-    if settings.method is Method.MH:
-        assert es.cells is not None
-        fixed = mantel_haenszel(settings.measure, es.cells.take(rows), seg)
-    pooled = pool_segments(
-        es.yi[rows],
-        es.vi[rows],
-        seg,
-        random=settings.model is Model.RANDOM,
-        tau2=settings.tau2,
-        ci_level=settings.ci_level,
-        hksj=settings.hksj,
-        i2=settings.i2,
-        fixed=fixed,
-    )
-    theta, tau2 = pooled.estimate[0], pooled.tau2[0]
+    full = pool_groups(data, np.arange(k), Segments.single(k))
+    without = pool_groups(data, *leave_one_out_layout(k))
+    theta, tau2 = full.estimate[0], full.tau2[0]
     return BaujatPoints(
-        study=tuple(res.studies[i].study for i in ok),
-        heterogeneity=(es.yi[ok] - theta) ** 2 / (es.vi[ok] + tau2),
-        influence=(pooled.estimate[1:] - theta) ** 2 / pooled.se[1:] ** 2,
+        study=data.names,
+        heterogeneity=(data.yi - theta) ** 2 / (data.vi + tau2),
+        influence=(without.estimate - theta) ** 2 / without.se**2,
     )
 
 

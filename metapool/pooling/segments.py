@@ -76,6 +76,23 @@ class Segments:
         renumber = np.cumsum(keep, dtype=np.intp) - 1
         return (*picked, Segments(renumber.take(self.codes[rows]), groups.size))
 
+    def replicate(self, owner: IntArray) -> tuple[IntArray, Segments]:
+        """Rows and Segments of virtual groups holding the studies of groups ``owner``.
+
+        ``owner`` is sorted and may repeat a group (to pool its studies twice).
+        """
+        counts = self.counts[owner]
+        if self.starts is not None:
+            first, order = self.starts[owner], None
+        else:
+            order = np.argsort(self.codes, kind="stable")
+            first = (np.cumsum(self.counts) - self.counts)[owner]
+        ends = np.cumsum(counts)
+        position = np.arange(int(ends[-1]) if ends.size else 0, dtype=np.intp)
+        position += np.repeat(first - (ends - counts), counts)
+        rows = position if order is None else order[position]
+        return rows, Segments.of_sizes(counts)
+
     @classmethod
     def of_sizes(cls, sizes: IntArray) -> Segments:
         """Consecutive groups of the given sizes (a padded 2-D layout, leave-one-out, ...)."""

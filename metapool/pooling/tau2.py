@@ -89,42 +89,58 @@ def _maximise_likelihood(base: Within, *, reml: bool) -> Tau2:
     """Global maximum of the (restricted) likelihood over τ² ≥ 0, all groups at once.
 
     The likelihood can have several local maxima, and Fisher scoring from one
-    start (metafor) may stop at the wrong one or cycle. So: evaluate it on a
-    grid from 0 to (max yᵢ - min yᵢ)², which bounds the maximiser, then refine
-    the best grid point inside the bracket of its grid neighbours.
+    start (metafor) may stop at the wrong one or cycle. So: evaluate it and the
+    sign of its slope on a grid from 0 to (max yᵢ - min yᵢ)², which bounds the
+    maximiser; refine every local maximum the grid brackets (a group with two
+    is pooled twice, as two virtual groups); keep the highest.
     """
     seg, yi, vi = base.seg, base.yi, base.vi
     n = seg.n
-    multi = base.k >= 2
     hi_y = np.full(n, -np.inf)
     lo_y = np.full(n, np.inf)
     np.maximum.at(hi_y, seg.codes, yi)
     np.minimum.at(lo_y, seg.codes, yi)
-    spread = np.where(multi, (hi_y - lo_y) ** 2, 0.0)
-    grid = np.concatenate(([0.0], np.geomspace(1e-6, 1.0, GRID)))
-    best_ll = np.full(n, -np.inf)
-    best = np.zeros(n, dtype=np.intp)
+    spread = np.where(base.k >= 2, (hi_y - lo_y) ** 2, 0.0)
+    grid = np.concatenate(([0.0], np.geomspace(1e-6, 1.0, GRID), [4.0]))
+    lls = np.empty((grid.size, n))
+    rising = np.empty((grid.size, n), dtype=bool)
     for j, fraction in enumerate(grid):
-        ll, _ = _likelihood_step(yi, vi, seg, fraction * spread, reml=reml, step=False)
-        better = ll > best_ll
-        best_ll = np.where(better, ll, best_ll)
-        best = np.where(better, j, best)
+        lls[j], score = _likelihood_step(yi, vi, seg, fraction * spread, reml=reml, what="score")
+        rising[j] = score > 0
+    # τ² = 0 is a maximum where the likelihood falls from it; every other one lies
+    # between a grid point where it rises and the next where it falls
+    peaks = (rising[:-1] & ~rising[1:]).T & (spread > 0)[:, None]
+    group, interval = np.nonzero(peaks)  # sorted by group
+    rows, virtual = seg.replicate(group)
+    lo, hi = grid[interval] * spread[group], grid[interval + 1] * spread[group]
+    better_hi = lls[interval + 1, group] > lls[interval, group]
 
     def step(y: FloatArray, v: FloatArray, s: Segments, t: FloatArray, _: IntArray) -> FloatArray:
         return _likelihood_step(y, v, s, t, reml=reml)[1]
 
-    return _bracketed_newton(
-        base,
-        grid[best] * spread,
-        grid[np.maximum(best - 1, 0)] * spread,
-        grid[np.minimum(best + 1, GRID)] * spread,
-        multi & (spread > 0),
-        step,
+    y_v, v_v = yi[rows], vi[rows]
+    found = _bracketed_newton(
+        y_v, v_v, virtual, np.where(better_hi, hi, lo), lo, hi, np.ones(group.size, bool), step
     )
+    ll_found, _ = _likelihood_step(y_v, v_v, virtual, found.tau2, reml=reml, what="ll")
+    # best candidate per group, starting from τ² = 0 where that is a maximum
+    best_ll = np.where(rising[0] & (spread > 0), -np.inf, lls[0])
+    tau2 = np.zeros(n)
+    converged = np.ones(n, dtype=bool)
+    iterations = np.zeros(n)
+    np.logical_and.at(converged, group, found.converged)
+    np.maximum.at(iterations, group, found.iterations)
+    order = np.argsort(ll_found, kind="stable")  # later writes win: the highest last
+    for_group, candidate_ll = group[order], ll_found[order]
+    wins = candidate_ll > best_ll[for_group]
+    tau2[for_group[wins]] = found.tau2[order][wins]
+    return Tau2(tau2, converged, iterations)
 
 
 def _bracketed_newton(
-    base: Within,
+    yi: FloatArray,
+    vi: FloatArray,
+    seg: Segments,
     tau2: FloatArray,
     lo: FloatArray,
     hi: FloatArray,
@@ -141,7 +157,7 @@ def _bracketed_newton(
     converged = ~active
     iterations = np.zeros(tau2.size)
     idx = np.flatnonzero(active)
-    yi, vi, seg = base.seg.subset(idx, base.yi, base.vi)
+    yi, vi, seg = seg.subset(idx, yi, vi)
     t, a, b = tau2[idx], lo[idx], hi[idx]
     for _ in range(MAXITER):
         if idx.size == 0:
@@ -171,13 +187,14 @@ def _likelihood_step(
     tau2: FloatArray,
     *,
     reml: bool,
-    step: bool = True,
+    what: str = "step",
 ) -> tuple[FloatArray, FloatArray]:
     """Log-likelihood (up to a constant) at ``tau2`` and a step towards its maximum.
 
     The step is Newton's where the likelihood is concave (quadratic convergence)
     and Fisher scoring's elsewhere; both have the sign of the score. With
-    ``step=False`` only the likelihood is computed (and the step is empty).
+    ``what="score"`` the second value is (twice) the score, with ``"ll"`` it is
+    empty: each costs fewer sums.
     """
     total = vi + seg.expand(tau2)
     w = 1.0 / total
@@ -187,14 +204,16 @@ def _likelihood_step(
     ll = -0.5 * (seg.sum(np.log(total)) + seg.sum(wr * r))
     if reml:
         ll -= 0.5 * np.log(sw)
-    if not step:
+    if what == "ll":
         return ll, np.empty(0)
     sw2 = seg.sum(w * w)
     wr *= wr  # w²r² from here on
     swr2 = seg.sum(wr)
+    trace_p = sw - sw2 / sw if reml else sw
+    if what == "score":
+        return ll, swr2 - trace_p
     sw3r2 = seg.sum(w * wr)
     if reml:
-        trace_p = sw - sw2 / sw
         fisher = sw2 - 2 * seg.sum(w * w * w) / sw + (sw2 / sw) ** 2  # tr(PP)
         score = swr2 - trace_p
         sw2r = seg.sum(w * w * r)
@@ -237,5 +256,7 @@ def generalised_q_root(base: Within, target: FloatArray) -> Tau2:
             q, dq = generalised_q(y, v, s, t)
             return (q - target[idx]) / -dq
 
-        res = _bracketed_newton(base, np.zeros(seg.n), np.zeros(seg.n), hi, active, step)
+        res = _bracketed_newton(
+            base.yi, base.vi, seg, np.zeros(seg.n), np.zeros(seg.n), hi, active, step
+        )
     return attrs.evolve(res, tau2=np.where(np.isfinite(res.tau2), res.tau2, 0.0))

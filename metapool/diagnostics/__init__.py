@@ -1,0 +1,41 @@
+"""Diagnostics beyond RevMan 5.4 (spec §9): small-study tests, trim-and-fill, sensitivity.
+
+Usually reached through the methods of :class:`~metapool.results.MetaAnalysis`
+(``res.egger()``, ``res.leave_one_out()``, ...).
+"""
+
+from __future__ import annotations
+
+from metapool.diagnostics.bias import (
+    RankTest,
+    RegressionTest,
+    TrimFill,
+    begg,
+    egger,
+    harbord,
+    peters,
+    trimfill,
+)
+from metapool.diagnostics.sensitivity import (
+    Influence,
+    Sequence,
+    cumulative,
+    influence,
+    leave_one_out,
+)
+
+__all__ = [
+    "Influence",
+    "RankTest",
+    "RegressionTest",
+    "Sequence",
+    "TrimFill",
+    "begg",
+    "cumulative",
+    "egger",
+    "harbord",
+    "influence",
+    "leave_one_out",
+    "peters",
+    "trimfill",
+]
