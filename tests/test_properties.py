@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metapool
+from metapool.pooling.design import Studies
 from metapool.pooling.segments import Segments
 from metapool.pooling.tau2 import _likelihood_step
 
@@ -222,12 +223,12 @@ def test_likelihood_estimators_reach_the_global_maximum(data: Any, reml: bool) -
     res = metapool.pool(yi, vi, groups, tau2="REML" if reml else "ML")
     assert res.converged.all()
     labels, codes = np.unique(groups, return_inverse=True)
-    seg = Segments(codes.astype(np.intp), labels.size)
+    studies = Studies(yi, vi, Segments(codes.astype(np.intp), labels.size))
     grid = np.concatenate([[0.0], np.geomspace(1e-6, 50, 400)])
     best = np.full(labels.size, -np.inf)
     for t in grid:
-        ll, _ = _likelihood_step(yi, vi, seg, np.full(labels.size, t), reml=reml)
+        ll, _ = _likelihood_step(studies, np.full(labels.size, t), reml=reml, what="ll")
         best = np.maximum(best, ll)
-    found, _ = _likelihood_step(yi, vi, seg, res.tau2, reml=reml)
+    found, _ = _likelihood_step(studies, res.tau2, reml=reml, what="ll")
     multi = res.k >= 2
     assert (found[multi] >= best[multi] - 1e-9 * np.abs(best[multi])).all()

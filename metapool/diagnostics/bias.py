@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
-from scipy import linalg, optimize, special, stats
+from scipy import linalg, special, stats
 
 from metapool._typing import FloatArray
 from metapool.diagnostics.sensitivity import StudyData, estimable_studies, pool_groups
 from metapool.effects import peto_o_minus_e
 from metapool.errors import InputError
+from metapool.pooling.design import Studies
 from metapool.pooling.engine import PoolResult, pool_segments
 from metapool.pooling.segments import Segments
+from metapool.pooling.tau2 import Within, estimate_tau2
 from metapool.report import effect_text, format_p, heterogeneity_line, overall_effect_line
 from metapool.results import Heterogeneity, Interval, Total
 from metapool.vocabulary import DataType, Model
@@ -515,79 +517,6 @@ def _regression_slope(
 
     As metafor's ``rma(yi, vi, mods=x, method=...)``; only its sign is used.
     """
-    tau2 = _regression_tau2(y, v, x, method) if random else 0.0
-    return float(_wfit(y, x, 1.0 / (v + tau2)).coef[1])
-
-
-def _regression_tau2(y: FloatArray, v: FloatArray, x: FloatArray, method: str) -> float:
-    """Residual τ² of a meta-regression on one moderator (metafor ``rma.uni``, p = 2)."""
-    k, p = y.size, 2
-
-    def residual_q(w: FloatArray) -> tuple[float, _Fit]:
-        fit = _wfit(y, x, w)
-        return float(w @ fit.residual**2), fit
-
-    def trace_p(w: FloatArray, fit: _Fit) -> float:
-        return float(w.sum() - np.trace(fit.xtwx_inv @ _moment(x, w * w)))
-
-    if method in ("HE", "ML", "REML"):
-        rss, fit = residual_q(np.ones(k))
-        tau2 = (rss - (v.sum() - np.trace(fit.xtwx_inv @ _moment(x, v)))) / (k - p)
-        if method != "HE":  # the Hedges estimate starts the likelihood iteration
-            tau2 = _fisher_scoring(y, v, x, max(0.0, tau2), reml=method == "REML")
-    elif method == "HS":
-        w = 1.0 / v
-        tau2 = (residual_q(w)[0] - k) / w.sum()
-    elif method == "DL":
-        w = 1.0 / v
-        rss, fit = residual_q(w)
-        tau2 = (rss - (k - p)) / trace_p(w, fit)
-    elif method == "SJ":
-        start = float(np.mean((y - y.mean()) ** 2))
-        tau2 = start * residual_q(1.0 / (v + start))[0] / (k - p)
-    else:  # PM and EB: EB's iteration has the Paule-Mandel root as its fixed point
-
-        def excess(t: float) -> float:
-            return residual_q(1.0 / (v + t))[0] - (k - p)
-
-        tau2 = 0.0
-        if excess(0.0) > 0:
-            upper = 1.0
-            while excess(upper) > 0:
-                upper *= 4
-            tau2 = optimize.brentq(excess, 0.0, upper, xtol=1e-14, rtol=1e-14)
-    return max(0.0, float(tau2))
-
-
-def _moment(x: FloatArray, w: FloatArray) -> FloatArray:
-    """X'WX for the design (1, x) and a diagonal W."""
-    s0, s1, s2 = w.sum(), w @ x, w @ (x * x)
-    return np.array([[s0, s1], [s1, s2]])
-
-
-def _fisher_scoring(
-    y: FloatArray, v: FloatArray, x: FloatArray, tau2: float, *, reml: bool
-) -> float:
-    """Maximise the (restricted) likelihood of the meta-regression from ``tau2``, as metafor."""
-    for _ in range(1000):
-        w = 1.0 / (v + tau2)
-        fit = _wfit(y, x, w)
-        py = w * fit.residual  # P y
-        if reml:
-            a, m2 = fit.xtwx_inv, _moment(x, w * w)
-            trace_p = w.sum() - np.trace(a @ m2)
-            trace_pp = (
-                (w * w).sum() - 2 * np.trace(a @ _moment(x, w**3)) + np.trace(a @ m2 @ a @ m2)
-            )
-            step = (py @ py - trace_p) / trace_pp
-        else:
-            step = (py @ py - w.sum()) / (w @ w)
-        if tau2 + step < 0:
-            if tau2 == 0:  # metafor halves the step until it vanishes: τ² stays at 0
-                return 0.0
-            while tau2 + step < 0:  # step halving keeps τ² ≥ 0, as metafor
-                step /= 2
-        tau2 += step
-        if abs(step) < 1e-12 * max(1.0, tau2):
-            break
-    return tau2
+    studies = Studies(y, v, Segments.single(y.size), x)
+    tau2 = estimate_tau2(method, Within.of(studies)).tau2[0] if random else 0.0
+    return float(studies.fit(1.0 / (v + tau2)).coef[1][0])

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import special
 
 from metapool._typing import BoolArray, FloatArray
+from metapool.pooling.design import Studies
 from metapool.pooling.mantel_haenszel import FixedEffect
 from metapool.pooling.segments import Segments
 from metapool.pooling.tau2 import Within, estimate_tau2, generalised_q_root
@@ -121,19 +122,16 @@ def pool_segments(
     k = seg.counts.astype(np.float64)
     w = 1.0 / vi
     with np.errstate(divide="ignore", invalid="ignore"):
-        sw = seg.sum(w)
+        fit = Studies(yi, vi, seg).fit(w)
+        sw, sw2 = fit.xtwx[0], fit.xtw2x[0]
         if fixed is None:
-            theta_f = seg.sum(w * yi) / sw
-            var_f = 1.0 / sw
-        else:
+            theta_f, var_f = fit.coef[0], 1.0 / sw
+            q = fit.rss()
+        else:  # RevMan's Q: inverse-variance weights around the MH estimate
             theta_f, var_f = fixed.estimate, fixed.variance
-        work = yi - seg.expand(theta_f)  # residuals, then w * residual², in place
-        np.multiply(work, work, out=work)
-        np.multiply(work, w, out=work)
-        q = seg.sum(work)
-        np.multiply(w, w, out=work)
-        sw2 = seg.sum(work)
-        base = Within(yi, vi, seg, k, sw, sw2, q)
+            r = yi - seg.expand(theta_f)
+            q = seg.sum(w * r * r)
+        base = Within(fit.studies, fit, q)
         converged = np.ones(seg.n, dtype=bool)
         if random:
             est = estimate_tau2(tau2, base)
@@ -142,8 +140,7 @@ def pool_segments(
             np.add(w_star, vi, out=w_star)
             np.divide(1.0, w_star, out=w_star)
             sw_star = seg.sum(w_star)
-            np.multiply(w_star, yi, out=work)
-            theta = seg.sum(work) / sw_star
+            theta = seg.sum(w_star * yi) / sw_star
             var = 1.0 / sw_star
         else:
             t2 = np.zeros(seg.n)
