@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
 import numpy as np
 
 from metapool._typing import FloatArray
@@ -85,7 +84,7 @@ def pool(
         i2=i2,
     )
     y, v, seg, labels = _layout(yi, vi, groups)
-    result = pool_segments(
+    return pool_segments(
         y,
         v,
         seg,
@@ -96,8 +95,8 @@ def pool(
         prediction=settings.prediction,
         tau2_ci=tau2_ci,
         i2=settings.i2,
+        groups=labels,
     )
-    return attrs.evolve(result, groups=labels)
 
 
 def _layout(yi: Any, vi: Any, groups: Any) -> tuple[FloatArray, FloatArray, Segments, Any]:

@@ -99,6 +99,7 @@ def pool_segments(
     i2: str = "Q",
     fixed: FixedEffect | None = None,
     weights: bool = False,
+    groups: Any = None,
 ) -> PoolResult:
     """Pool every group of ``seg`` at once.
 
@@ -118,6 +119,8 @@ def pool_segments(
         centres Q (Mantel-Haenszel, as RevMan computes Q).
     weights
         Also return each study's weight as a percentage of its group.
+    groups
+        The groups' labels, kept on the result.
     """
     k = seg.counts.astype(np.float64)
     w = 1.0 / vi
@@ -168,6 +171,7 @@ def pool_segments(
         i2=i2,
         tau2_bounds=bounds,
         weights=study_weights,
+        groups=groups,
     )
 
 
@@ -188,6 +192,7 @@ def finish(
     i2: str,
     tau2_bounds: tuple[FloatArray, FloatArray] | None = None,
     weights: FloatArray | None = None,
+    groups: Any = None,
 ) -> PoolResult:
     """Intervals, tests and heterogeneity statistics from per-group sums.
 
@@ -248,6 +253,7 @@ def finish(
         k=k,
         converged=converged,
         weights=weights,
+        groups=groups,
         **{key: nan_if_empty(value) for key, value in extra.items()},
     )
 

@@ -6,6 +6,7 @@ study; this is the only place that knows how it is computed.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar
 
 import attrs
@@ -20,15 +21,16 @@ __all__ = ["Segments", "factorize"]
 _T = TypeVar("_T", bound=np.generic)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Segments:
     """Study ``i`` belongs to group ``codes[i]`` of ``n`` groups.
 
     When the codes are sorted and no group is empty, sums run over contiguous
-    runs (``np.add.reduceat``), which is faster than scattering (``np.bincount``).
+    runs (``np.add.reduceat``), which is faster than scattering (``np.bincount``),
+    and the codes themselves are only built if something asks for them.
     """
 
-    codes: IntArray
+    _codes: IntArray | None
     n: int
     counts: IntArray = attrs.field(default=None)
     starts: IntArray | None = None
@@ -37,17 +39,39 @@ class Segments:
         if self.counts is None:
             object.__setattr__(self, "counts", np.bincount(self.codes, minlength=self.n))
 
+    @functools.cached_property
+    def codes(self) -> IntArray:
+        """The group of each study."""
+        if self._codes is not None:
+            return self._codes
+        return np.repeat(np.arange(self.n, dtype=np.intp), self.counts)
+
     @classmethod
-    def contiguous(cls, codes: IntArray, starts: IntArray) -> Segments:
-        """Sorted codes whose groups begin at ``starts`` (none empty)."""
-        counts = np.diff(starts, append=codes.size)
-        return cls(codes, starts.size, counts, starts)
+    def contiguous(cls, starts: IntArray, size: int) -> Segments:
+        """Groups of consecutive studies beginning at ``starts`` (none empty), ``size`` in all."""
+        counts = np.empty_like(starts)
+        np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+        counts[-1] = size - starts[-1]
+        return cls(None, starts.size, counts, starts)
 
     @classmethod
     def single(cls, size: int) -> Segments:
         """All studies in one group."""
-        codes = np.zeros(size, dtype=np.intp)
-        return cls.contiguous(codes, np.zeros(1, dtype=np.intp)) if size else cls(codes, 1)
+        if size:
+            return cls.contiguous(np.zeros(1, dtype=np.intp), size)
+        return cls(np.zeros(0, dtype=np.intp), 1)
+
+    def max(self, x: FloatArray) -> FloatArray:
+        """Largest ``x`` in each group (-inf for an empty group)."""
+        if self.starts is not None:
+            return np.maximum.reduceat(x, self.starts)
+        out = np.full(self.n, -np.inf)
+        np.maximum.at(out, self.codes, x)
+        return out
+
+    def min(self, x: FloatArray) -> FloatArray:
+        """Smallest ``x`` in each group."""
+        return -self.max(-x)
 
     def sum(self, x: FloatArray) -> FloatArray:
         """Sum of ``x`` within each group (length ``n``)."""
@@ -96,10 +120,9 @@ class Segments:
     @classmethod
     def of_sizes(cls, sizes: IntArray) -> Segments:
         """Consecutive groups of the given sizes (a padded 2-D layout, leave-one-out, ...)."""
-        codes = np.repeat(np.arange(sizes.size, dtype=np.intp), sizes)
         if sizes.size and sizes.all():
-            return cls.contiguous(codes, np.concatenate(([0], np.cumsum(sizes[:-1]))))
-        return cls(codes, sizes.size, sizes)
+            return cls.contiguous(np.concatenate(([0], np.cumsum(sizes[:-1]))), int(sizes.sum()))
+        return cls(np.repeat(np.arange(sizes.size, dtype=np.intp), sizes), sizes.size, sizes)
 
 
 def factorize(groups: Any) -> tuple[Any, Segments]:
@@ -123,9 +146,7 @@ def factorize(groups: Any) -> tuple[Any, Segments]:
         starts = np.flatnonzero(change)
         labels = arr[starts]
         if labels.size == 1 or (labels[1:] > labels[:-1]).all():
-            codes = np.cumsum(change, dtype=np.intp)
-            codes -= 1
-            return labels, Segments.contiguous(codes, starts)
+            return labels, Segments.contiguous(starts, arr.size)
     if arr.dtype.kind == "f" and np.isnan(arr).any():
         raise InputError("groups contains NaN; every study needs a group label")
     try:

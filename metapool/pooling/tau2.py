@@ -102,11 +102,7 @@ def _maximise_likelihood(base: Within, *, reml: bool) -> Tau2:
     studies = base.studies
     seg, yi = studies.seg, studies.yi
     n = seg.n
-    hi_y = np.full(n, -np.inf)
-    lo_y = np.full(n, np.inf)
-    np.maximum.at(hi_y, seg.codes, yi)
-    np.minimum.at(lo_y, seg.codes, yi)
-    spread = np.where(base.k > studies.p, (hi_y - lo_y) ** 2, 0.0)
+    spread = np.where(base.k > studies.p, (seg.max(yi) - seg.min(yi)) ** 2, 0.0)
     grid = np.concatenate(([0.0], np.geomspace(1e-6, 1.0, GRID), [4.0]))
     lls = np.empty((grid.size, n))
     rising = np.empty((grid.size, n), dtype=bool)
