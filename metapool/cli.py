@@ -71,8 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Examples
     --------
-    >>> main(["tests/data/Fleiss1993.rm5", "--check", "--outcome", "1.1"])  # doctest: +ELLIPSIS
-    tests/data/Fleiss1993.rm5: 1 of 1 outcomes compared, all within tolerance
+    >>> path = "../shared/data/revman/Fleiss1993.rm5"
+    >>> main([path, "--check", "--outcome", "1.1"])  # doctest: +ELLIPSIS
+    ../shared/data/revman/Fleiss1993.rm5: 1 of 1 outcomes compared, all within tolerance
     1.1 Aspirin for Preventing Death after Myocardial Infarction: OK; 45 values, ...
     0
     """

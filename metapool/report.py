@@ -56,11 +56,11 @@ def heterogeneity_line(h: Heterogeneity, random: bool) -> str:
     )
 
 
-def overall_effect_line(t: Total) -> str:
-    """``Test for overall effect: Z = 3.29 (P = 0.001)``."""
+def overall_effect_line(t: Total, statistic: str = "Z") -> str:
+    """``Test for overall effect: Z = 3.29 (P = 0.001)`` (``t = ...`` under HKSJ)."""
     if not t.estimable:
         return "Test for overall effect: Not applicable"
-    return f"Test for overall effect: Z = {abs(t.z):.2f} ({format_p(t.p_value)})"
+    return f"Test for overall effect: {statistic} = {abs(t.z):.2f} ({format_p(t.p_value)})"
 
 
 def _fixed(x: float, decimals: int = 2) -> str:
@@ -159,7 +159,7 @@ def format_analysis(res: MetaAnalysis) -> str:
                 ]
             )
         rows.append(heterogeneity_line(part.heterogeneity, random))
-        rows.append(overall_effect_line(t))
+        rows.append(overall_effect_line(t, "t" if res.settings.hksj else "Z"))
         if part.prediction is not None and math.isfinite(part.prediction.lower):
             p = part.prediction
             rows.append(f"Prediction interval: [{p.lower:.2f}, {p.upper:.2f}]")

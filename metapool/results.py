@@ -131,7 +131,7 @@ class Subgroup:
 
     @property
     def estimable(self) -> bool:
-        """False when no study is estimable: RevMan's "Not estimable" total."""
+        """Whether any study is estimable (else RevMan shows a "Not estimable" total)."""
         return self.k > 0
 
 

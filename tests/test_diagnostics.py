@@ -65,8 +65,15 @@ def analysis(case: dict[str, Any]) -> MetaAnalysis:
         ]
     elif dt == "continuous":
         studies = [
-            Continuous(s["study"], s["mean_exp"], s["sd_exp"], s["total_exp"], s["mean_ctrl"],
-                       s["sd_ctrl"], s["total_ctrl"])
+            Continuous(
+                s["study"],
+                s["mean_exp"],
+                s["sd_exp"],
+                s["total_exp"],
+                s["mean_ctrl"],
+                s["sd_ctrl"],
+                s["total_ctrl"],
+            )
             for s in case["studies"]
         ]
     elif "studies" in case:
@@ -173,17 +180,10 @@ def test_harbord(case: dict[str, Any], analyses: dict[str, MetaAnalysis]) -> Non
 
 # -- trim and fill ----------------------------------------------------------------------
 
-TRIMFILL = [
-    (c, key)
-    for c in CASES
-    for key in c["expected"]
-    if key.startswith("trimfill_")
-]
+TRIMFILL = [(c, key) for c in CASES for key in c["expected"] if key.startswith("trimfill_")]
 
 
-@pytest.mark.parametrize(
-    ("case", "key"), TRIMFILL, ids=[f"{c['id']}-{k}" for c, k in TRIMFILL]
-)
+@pytest.mark.parametrize(("case", "key"), TRIMFILL, ids=[f"{c['id']}-{k}" for c, k in TRIMFILL])
 def test_trimfill(case: dict[str, Any], key: str, analyses: dict[str, MetaAnalysis]) -> None:
     exp = case["expected"][key]
     side = None if exp["side_requested"] == "default" else exp["side_requested"]
@@ -402,9 +402,18 @@ def same(x: float, y: float) -> bool:
 def same_steps(batched: Sequence, i: int, alone: MetaAnalysis) -> None:
     t, h = alone.total, alone.heterogeneity
     expected = {
-        "estimate": t.estimate, "ci_lower": t.ci_lower, "ci_upper": t.ci_upper, "se": t.se,
-        "z": t.z, "p_value": t.p_value, "q": h.q, "p_q": h.p_value, "i2": h.i2, "h2": h.h2,
-        "tau2": h.tau2, "k": float(alone.k),
+        "estimate": t.estimate,
+        "ci_lower": t.ci_lower,
+        "ci_upper": t.ci_upper,
+        "se": t.se,
+        "z": t.z,
+        "p_value": t.p_value,
+        "q": h.q,
+        "p_q": h.p_value,
+        "i2": h.i2,
+        "h2": h.h2,
+        "tau2": h.tau2,
+        "k": float(alone.k),
     }
     for field, value in expected.items():
         got = float(getattr(batched, field)[i])

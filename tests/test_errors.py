@@ -102,7 +102,7 @@ def test_bad_options(options: dict[str, Any], message: str) -> None:
 def test_method_that_does_not_fit_continuous_data() -> None:
     cont = [Continuous("A", 1.0, 1.0, 10, 2.0, 1.0, 10)]
     with pytest.raises(
-        InputError, match="method MH does not fit measure MD .continuous data.; allowed: IV"
+        InputError, match=r"method MH does not fit measure MD \(continuous data\); allowed: IV"
     ):
         metapool.analyse(cont, measure="MD", method="MH")
 

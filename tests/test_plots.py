@@ -165,7 +165,7 @@ def test_forest_total_and_test_lines_are_the_report_texts(make: Any) -> None:
     random = res.settings.model.value == "random"
     footers = texts(fig, "footer:label")
     assert heterogeneity_line(res.heterogeneity, random) in footers
-    assert overall_effect_line(t) in footers
+    assert overall_effect_line(t, "t" if res.settings.hksj else "Z") in footers
     assert footers[-1].startswith("Test for subgroup differences: ")
 
 

@@ -375,8 +375,8 @@ class Influence:
     dfbetas : ndarray
         (θ − θ₍₋ᵢ₎) / sqrt(1 / Σⱼ 1/(vⱼ + τ²₍₋ᵢ₎)).
     influential : ndarray of bool
-        metafor's ``inf`` mark: |dffits| > 3 sqrt(1/(k−1)), or Cook's distance
-        above the χ²₁ median, or hat > 3/k, or |dfbetas| > 1.
+        metafor's ``inf`` mark: ``|dffits|`` > 3 sqrt(1/(k−1)), or Cook's distance
+        above the χ²₁ median, or hat > 3/k, or ``|dfbetas|`` > 1.
 
     Under the Hartung-Knapp-Sidik-Jonkman method each deleted fit's scale
     factor enters rstudent, dffits and dfbetas as in metafor's ``test="knha"``.

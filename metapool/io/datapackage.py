@@ -104,7 +104,7 @@ def read_datapackage(path: str | os.PathLike[str]) -> Review:
 
     Examples
     --------
-    >>> review = read_datapackage("tests/data/Fleiss1993_revmanweb_datapackage.zip")
+    >>> review = read_datapackage("../shared/data/revman/Fleiss1993_revmanweb_datapackage.zip")
     >>> [(o.key, o.settings["measure"]) for o in review.outcomes]
     [('1.1', 'OR'), ('1.2', 'SMD')]
     >>> review.outcome("1.2").revman is None   # RevMan Web left the SMD analysis at zero

@@ -77,7 +77,7 @@ class StoredStudy:
 class StoredPooled:
     """RevMan's pooled result of an outcome or a subgroup (NaN where not stored).
 
-    ``z`` is RevMan's |Z|; ``q``, ``df``, ``p_q``, ``i2`` (percent) and
+    ``z`` is RevMan's ``|Z|``; ``q``, ``df``, ``p_q``, ``i2`` (percent) and
     ``tau2`` describe heterogeneity.
     """
 
@@ -194,7 +194,7 @@ class Outcome:
         Examples
         --------
         >>> from metapool.io import read_rm5
-        >>> outcome = read_rm5("tests/data/Fleiss1993.rm5").outcome("1.1")
+        >>> outcome = read_rm5("../shared/data/revman/Fleiss1993.rm5").outcome("1.1")
         >>> outcome.settings["measure"], outcome.settings["method"]
         ('OR', 'MH')
         >>> round(outcome.analyse().total.estimate, 4)
@@ -282,13 +282,13 @@ class Review:
         - P-values: ``|ours - revman| <= p_atol`` (plus half a unit in the last
           decimal when rounded); df exactly.
 
-        RevMan stores |Z|: it is compared with the absolute value of metapool's
+        RevMan stores ``|Z|``: it is compared with the absolute value of metapool's
         signed z.
 
         Examples
         --------
         >>> from metapool.io import read_rm5
-        >>> check = read_rm5("tests/data/Fleiss1993.rm5").compare()
+        >>> check = read_rm5("../shared/data/revman/Fleiss1993.rm5").compare()
         >>> check.passed
         True
         """

@@ -91,7 +91,7 @@ def read_revman_csv(path: str | os.PathLike[str]) -> Review:
 
     Examples
     --------
-    >>> review = read_revman_csv("tests/data/Fleiss1993_CR.csv")
+    >>> review = read_revman_csv("../shared/data/revman/Fleiss1993_CR.csv")
     >>> outcome = review.outcome("1.2")
     >>> outcome.settings["measure"], outcome.settings["model"], len(outcome.studies)
     ('MD', 'fixed', 5)

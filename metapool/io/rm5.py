@@ -97,7 +97,7 @@ def read_rm5(path: str | os.PathLike[str]) -> Review:
 
     Examples
     --------
-    >>> review = read_rm5("tests/data/Fleiss1993.rm5")
+    >>> review = read_rm5("../shared/data/revman/Fleiss1993.rm5")
     >>> review.title
     'Examples from Fleiss 1993'
     >>> [o.key for o in review.outcomes]

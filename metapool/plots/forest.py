@@ -298,7 +298,7 @@ def _table(res: MetaAnalysis, sort: str | None, group_labels: tuple[str, str]) -
             block.append(_Row("events", ("Total events:", *events, "", "")))
         block += [
             footer(heterogeneity_line(part.heterogeneity, random)),
-            footer(overall_effect_line(t)),
+            footer(overall_effect_line(t, "t" if res.settings.hksj else "Z")),
         ]
         return block
 
