@@ -518,5 +518,6 @@ def _regression_slope(
     As metafor's ``rma(yi, vi, mods=x, method=...)``; only its sign is used.
     """
     studies = Studies(y, v, Segments.single(y.size), x)
-    tau2 = estimate_tau2(method, Within.of(studies)).tau2[0] if random else 0.0
+    fixed = studies.fit(1.0 / v)
+    tau2 = estimate_tau2(method, Within.of(fixed)).tau2[0] if random else 0.0
     return float(studies.fit(1.0 / (v + tau2)).coef[1][0])

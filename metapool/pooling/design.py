@@ -15,10 +15,17 @@ import numpy as np
 from metapool._typing import FloatArray, IntArray
 from metapool.pooling.segments import Segments
 
-__all__ = ["Fit", "Studies"]
+__all__ = ["Fit", "Moments", "Studies", "trace"]
 
 # a symmetric per-group matrix X'WX: (s0,) for an intercept, (s0, s1, s2) for a line
 Moments = tuple[FloatArray, ...]
+
+
+def trace(a: Moments, m: Moments) -> FloatArray:
+    """tr(A⁻¹M) for symmetric per-group matrices A and M."""
+    if len(a) == 1:
+        return m[0] / a[0]
+    return (a[2] * m[0] - 2 * a[1] * m[1] + a[0] * m[2]) / (a[0] * a[2] - a[1] * a[1])
 
 
 @attrs.frozen
@@ -37,6 +44,8 @@ class Studies:
 
     def subset(self, groups: IntArray) -> Studies:
         """Only the studies of ``groups`` (sorted group indices)."""
+        if groups.size == self.seg.n:  # every group: nothing to copy
+            return self
         if self.x is None:
             yi, vi, seg = self.seg.subset(groups, self.yi, self.vi)
             return Studies(yi, vi, seg)
@@ -45,6 +54,8 @@ class Studies:
 
     def replicate(self, owner: IntArray) -> Studies:
         """Virtual groups holding the studies of groups ``owner`` (sorted, may repeat)."""
+        if owner.size < 2 or (owner[1:] > owner[:-1]).all():  # no group twice
+            return self.subset(owner)
         rows, seg = self.seg.replicate(owner)
         return Studies(self.yi[rows], self.vi[rows], seg, None if self.x is None else self.x[rows])
 
@@ -60,16 +71,19 @@ class Studies:
         """Weighted least squares of ``yi`` on the model, per group."""
         seg, y = self.seg, self.yi
         m = self.moments(w)
-        wy = w * y
         if self.x is None:
-            coef: tuple[FloatArray, ...] = (seg.sum(wy) / m[0],)
-            fitted = seg.expand(coef[0])
+            coef: tuple[FloatArray, ...] = (seg.sum(w * y) / m[0],)
+            residual = seg.expand(coef[0])
         else:
+            wy = w * y
             b0, b1 = seg.sum(wy), seg.sum(wy * self.x)
+            del wy
             det = m[0] * m[2] - m[1] * m[1]
             coef = ((m[2] * b0 - m[1] * b1) / det, (m[0] * b1 - m[1] * b0) / det)
-            fitted = seg.expand(coef[0]) + seg.expand(coef[1]) * self.x
-        return Fit(self, w, m, coef, y - fitted)
+            residual = seg.expand(coef[1]) * self.x
+            residual += seg.expand(coef[0])
+        np.subtract(y, residual, out=residual)  # in place: the fitted values become residuals
+        return Fit(self, w, m, coef, residual)
 
 
 @attrs.frozen(slots=False)
@@ -91,10 +105,7 @@ class Fit:
 
     def trace(self, m: Moments) -> FloatArray:
         """tr((X'WX)⁻¹ M) for a symmetric per-group M."""
-        a = self.xtwx
-        if len(a) == 1:
-            return m[0] / a[0]
-        return (a[2] * m[0] - 2 * a[1] * m[1] + a[0] * m[2]) / (a[0] * a[2] - a[1] * a[1])
+        return trace(self.xtwx, m)
 
     def trace_square(self, m: Moments) -> FloatArray:
         """tr((X'WX)⁻¹ M (X'WX)⁻¹ M)."""

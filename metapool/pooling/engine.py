@@ -127,14 +127,16 @@ def pool_segments(
     with np.errstate(divide="ignore", invalid="ignore"):
         fit = Studies(yi, vi, seg).fit(w)
         sw, sw2 = fit.xtwx[0], fit.xtw2x[0]
+        q_method = None
         if fixed is None:
             theta_f, var_f = fit.coef[0], 1.0 / sw
-            q = fit.rss()
         else:  # RevMan's Q: inverse-variance weights around the MH estimate
             theta_f, var_f = fixed.estimate, fixed.variance
             r = yi - seg.expand(theta_f)
-            q = seg.sum(w * r * r)
-        base = Within(fit.studies, fit, q)
+            q_method = seg.sum(w * r * r)
+        base = Within.of(fit, q_method)
+        q = base.q
+        del fit, w  # per-study arrays not needed any more (1/vᵢ is cheap to redo)
         converged = np.ones(seg.n, dtype=bool)
         if random:
             est = estimate_tau2(tau2, base)
@@ -147,7 +149,7 @@ def pool_segments(
             var = 1.0 / sw_star
         else:
             t2 = np.zeros(seg.n)
-            w_star = fixed.weights if fixed is not None else w
+            w_star = fixed.weights if fixed is not None else 1.0 / vi
             theta, var = theta_f, var_f
         if hksj:
             r = yi - seg.expand(theta)

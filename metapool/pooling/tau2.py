@@ -15,7 +15,7 @@ import attrs
 import numpy as np
 
 from metapool._typing import BoolArray, FloatArray, IntArray
-from metapool.pooling.design import Fit, Studies
+from metapool.pooling.design import Fit, Moments, Studies, trace
 
 __all__ = ["Tau2", "Within", "estimate_tau2", "generalised_q_root"]
 
@@ -37,17 +37,23 @@ class Tau2:
 
 @attrs.frozen
 class Within:
-    """The studies, their inverse-variance fit at τ² = 0, and the method's Q."""
+    """The studies, sums of their inverse-variance fit at τ² = 0, and the method's Q.
+
+    Only per-group sums are kept: the fit's per-study arrays are not, so that
+    they do not stay in memory while τ² is estimated.
+    """
 
     studies: Studies
-    fit: Fit
+    xtwx: Moments  # X'WX with W = diag(1/vᵢ)
+    xtw2x: Moments  # X'W²X
+    q_iv: FloatArray  # Q of the inverse-variance fit
     q: FloatArray  # Q of the method (MH-centred for Mantel-Haenszel, as RevMan)
 
     @classmethod
-    def of(cls, studies: Studies, q: FloatArray | None = None) -> Within:
-        """Fit ``studies`` by inverse variance; Q defaults to that fit's."""
-        fit = studies.fit(1.0 / studies.vi)
-        return cls(studies, fit, fit.rss() if q is None else q)
+    def of(cls, fit: Fit, q: FloatArray | None = None) -> Within:
+        """From an inverse-variance fit; Q defaults to that fit's."""
+        q_iv = fit.rss()
+        return cls(fit.studies, fit.xtwx, fit.xtw2x, q_iv, q_iv if q is None else q)
 
     @property
     def k(self) -> FloatArray:
@@ -66,9 +72,9 @@ def estimate_tau2(method: str, base: Within) -> Tau2:
     iterations = np.zeros(seg.n)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "DL":
-            tau2 = (base.q - (k - p)) / base.fit.trace_p()
+            tau2 = (base.q - (k - p)) / (base.xtwx[0] - trace(base.xtwx, base.xtw2x))
         elif method == "HS":
-            tau2 = (base.q - k) / base.fit.xtwx[0]
+            tau2 = (base.q - k) / base.xtwx[0]
         elif method == "HE":
             ols = studies.fit(np.ones_like(vi))
             trace_pv = seg.sum(vi) - ols.trace(studies.moments(vi))
@@ -104,28 +110,40 @@ def _maximise_likelihood(base: Within, *, reml: bool) -> Tau2:
     n = seg.n
     spread = np.where(base.k > studies.p, (seg.max(yi) - seg.min(yi)) ** 2, 0.0)
     grid = np.concatenate(([0.0], np.geomspace(1e-6, 1.0, GRID), [4.0]))
-    lls = np.empty((grid.size, n))
-    rising = np.empty((grid.size, n), dtype=bool)
-    for j, fraction in enumerate(grid):
-        lls[j], score = _likelihood_step(studies, fraction * spread, reml=reml, what="score")
-        rising[j] = score > 0
     # τ² = 0 is a maximum where the likelihood falls from it; every other one lies
-    # between a grid point where it rises and the next where it falls
-    peaks = (rising[:-1] & ~rising[1:]).T & (spread > 0)[:, None]
-    group, interval = np.nonzero(peaks)  # sorted by group
-    virtual = studies.replicate(group)
+    # between a grid point where it rises and the next where it falls: collect those
+    # brackets as the grid is walked, keeping one row of likelihoods at a time
+    found_groups, found_intervals, ll_lo, ll_hi = [], [], [], []
+    ll_zero, score = _likelihood_step(studies, np.zeros(n), reml=reml, what="score")
+    zero_rises = score > 0
+    was_rising, previous_ll = zero_rises, ll_zero
+    for j in range(1, grid.size):
+        ll, score = _likelihood_step(studies, grid[j] * spread, reml=reml, what="score")
+        rising = score > 0
+        peak = np.flatnonzero(was_rising & ~rising & (spread > 0))
+        found_groups.append(peak)
+        found_intervals.append(np.full(peak.size, j - 1))
+        ll_lo.append(previous_ll[peak])
+        ll_hi.append(ll[peak])
+        was_rising, previous_ll = rising, ll
+    group = np.concatenate(found_groups)
+    order = np.argsort(group, kind="stable")  # virtual groups must come sorted by group
+    group = group[order]
+    interval = np.concatenate(found_intervals)[order]
+    better_hi = (np.concatenate(ll_hi) > np.concatenate(ll_lo))[order]
     lo, hi = grid[interval] * spread[group], grid[interval + 1] * spread[group]
-    better_hi = lls[interval + 1, group] > lls[interval, group]
 
     def step(s: Studies, t: FloatArray, _: IntArray) -> FloatArray:
         return _likelihood_step(s, t, reml=reml)[1]
 
-    found = _bracketed_newton(
-        virtual, np.where(better_hi, hi, lo), lo, hi, np.ones(group.size, bool), step
-    )
-    ll_found, _ = _likelihood_step(virtual, found.tau2, reml=reml, what="ll")
+    # the virtual groups' copies are made twice rather than held during the search,
+    # which compacts them as groups finish
+    start = np.where(better_hi, hi, lo)
+    everyone = np.ones(group.size, bool)
+    found = _bracketed_newton(studies.replicate(group), start, lo, hi, everyone, step)
+    ll_found, _ = _likelihood_step(studies.replicate(group), found.tau2, reml=reml, what="ll")
     # best candidate per group, starting from τ² = 0 where that is a maximum
-    best_ll = np.where(rising[0] & (spread > 0), -np.inf, lls[0])
+    best_ll = np.where(zero_rises & (spread > 0), -np.inf, ll_zero)
     tau2 = np.zeros(n)
     converged = np.ones(n, dtype=bool)
     iterations = np.zeros(n)
@@ -190,28 +208,31 @@ def _likelihood_step(
     empty: each costs fewer sums.
     """
     seg = studies.seg
-    total = studies.vi + seg.expand(tau2)
-    w = 1.0 / total
+    w = seg.expand(tau2)
+    w += studies.vi
+    log_total = seg.sum(np.log(w))
+    np.divide(1.0, w, out=w)  # the weights 1/(vᵢ + τ²), in the same buffer
     fit = studies.fit(w)
     r = fit.residual
     wr = w * r
-    ll = -0.5 * (seg.sum(np.log(total)) + seg.sum(wr * r))
+    ll = -0.5 * (log_total + seg.sum(wr * r))
     if reml:
         ll -= 0.5 * fit.log_det()
     if what == "ll":
         return ll, np.empty(0)
-    w2_moments = fit.xtw2x
+    w2 = w * w
+    w2_moments = studies.moments(w2)
     sw = fit.xtwx[0]
     trace_p = sw - fit.trace(w2_moments) if reml else sw
+    projected = fit.times_x(w * wr) if what == "step" else ()  # X'W²r
     wr *= wr  # w²r² = (Py)² from here on
     score = seg.sum(wr) - trace_p
     if what == "score":
         return ll, score
-    ppp = seg.sum(w * wr) - fit.quadratic(fit.times_x(w * w * r))  # y'PPPy
+    ppp = seg.sum(w * wr) - fit.quadratic(projected)  # y'PPPy
     if reml:
-        fisher = (
-            w2_moments[0] - 2 * fit.trace(studies.moments(w * w * w)) + fit.trace_square(w2_moments)
-        )  # tr(PP)
+        w2 *= w
+        fisher = w2_moments[0] - 2 * fit.trace(studies.moments(w2)) + fit.trace_square(w2_moments)
     else:
         fisher = w2_moments[0]
     curvature = fisher - 2 * ppp
@@ -239,8 +260,7 @@ def generalised_q_root(base: Within, target: FloatArray) -> Tau2:
     with np.errstate(divide="ignore", invalid="ignore"):
         centred = studies.yi - seg.expand(seg.sum(studies.yi) / k)
         hi = seg.sum(centred * centred) / target
-        q0 = base.fit.rss()
-        active = (k > studies.p) & (q0 > target) & (hi > 0)
+        active = (k > studies.p) & (base.q_iv > target) & (hi > 0)
 
         def step(s: Studies, t: FloatArray, idx: IntArray) -> FloatArray:
             q, dq = generalised_q(s, t)
