@@ -17,7 +17,7 @@ import numpy as np
 from metapool._typing import BoolArray, FloatArray, IntArray
 from metapool.pooling.design import Fit, Moments, Studies, trace
 
-__all__ = ["Tau2", "Within", "estimate_tau2", "generalised_q_root"]
+__all__ = ["Tau2", "Within", "estimate_tau2", "generalised_q_root", "tau2_from_sums"]
 
 #: convergence tolerance on τ² (relative to max(1, τ²)) and iteration cap
 TOL = 1e-12
@@ -72,17 +72,19 @@ def estimate_tau2(method: str, base: Within) -> Tau2:
     iterations = np.zeros(seg.n)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "DL":
-            tau2 = (base.q - (k - p)) / (base.xtwx[0] - trace(base.xtwx, base.xtw2x))
+            trace_p = base.xtwx[0] - trace(base.xtwx, base.xtw2x)
+            tau2 = tau2_from_sums(method, k, p=p, q=base.q, trace_p=trace_p)
         elif method == "HS":
-            tau2 = (base.q - k) / base.xtwx[0]
+            tau2 = tau2_from_sums(method, k, p=p, q=base.q, sw=base.xtwx[0])
         elif method == "HE":
             ols = studies.fit(np.ones_like(vi))
             trace_pv = seg.sum(vi) - ols.trace(studies.moments(vi))
-            tau2 = (ols.rss() - trace_pv) / (k - p)
+            tau2 = tau2_from_sums(method, k, p=p, rss_ols=ols.rss(), trace_pv=trace_pv)
         elif method == "SJ":
             centred = yi - seg.expand(seg.sum(yi) / k)
             tau0 = seg.sum(centred * centred) / k
-            tau2 = tau0 * studies.fit(1.0 / (vi + seg.expand(tau0))).rss() / (k - p)
+            q_tau0 = studies.fit(1.0 / (vi + seg.expand(tau0))).rss()
+            tau2 = tau2_from_sums(method, k, p=p, tau0=tau0, q_tau0=q_tau0)
         elif method in ("ML", "REML"):
             res = _maximise_likelihood(base, reml=method == "REML")
             tau2, done, iterations = res.tau2, res.converged, res.iterations
@@ -94,6 +96,49 @@ def estimate_tau2(method: str, base: Within) -> Tau2:
             raise ValueError(method)
     tau2 = np.where(enough, np.maximum(tau2, 0.0), 0.0)
     return Tau2(tau2, done | ~enough, iterations)
+
+
+def tau2_from_sums(
+    method: str,
+    k: FloatArray,
+    *,
+    p: int = 1,
+    q: FloatArray | None = None,
+    sw: FloatArray | None = None,
+    trace_p: FloatArray | None = None,
+    rss_ols: FloatArray | None = None,
+    trace_pv: FloatArray | None = None,
+    tau0: FloatArray | None = None,
+    q_tau0: FloatArray | None = None,
+) -> FloatArray:
+    """The closed-form estimators from per-group sums, truncated at 0 (0 where k <= p).
+
+    - DL: (Q - (k - p)) / tr(P), with Q and P at wᵢ = 1/vᵢ; for an intercept
+      tr(P) = Σw - Σw²/Σw;
+    - HS: (Q - k) / Σw;
+    - HE: (RSS - tr(PV)) / (k - p) of the unweighted fit; for an intercept
+      RSS = Σ(yᵢ - ȳ)² and tr(PV) = Σv - Σv/k;
+    - SJ: τ₀² Q(τ₀²) / (k - p), τ₀² = Σ(yᵢ - ȳ)²/k and Q(τ₀²) at wᵢ = 1/(vᵢ + τ₀²).
+
+    Sums are all these need, so a distributed engine can add them up over data
+    it never holds at once (:mod:`metapool.dask`).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "DL":
+            assert q is not None and trace_p is not None
+            tau2 = (q - (k - p)) / trace_p
+        elif method == "HS":
+            assert q is not None and sw is not None
+            tau2 = (q - k) / sw
+        elif method == "HE":
+            assert rss_ols is not None and trace_pv is not None
+            tau2 = (rss_ols - trace_pv) / (k - p)
+        elif method == "SJ":
+            assert tau0 is not None and q_tau0 is not None
+            tau2 = tau0 * q_tau0 / (k - p)
+        else:
+            raise ValueError(f"{method} has no closed form from sums")
+    return np.where(k > p, np.maximum(tau2, 0.0), 0.0)
 
 
 def _maximise_likelihood(base: Within, *, reml: bool) -> Tau2:
