@@ -240,10 +240,11 @@ def _assemble(
         sub_code = np.array([index[r.subgroup] for r in records], dtype=np.intp)  # type: ignore[index]
         rows = np.concatenate([ok, ok])
         codes = np.concatenate([np.zeros(ok.size, dtype=np.intp), sub_code[ok]])
+        seg = Segments(codes, 1 + len(subgroup_names))
     else:
         sub_code = np.zeros(len(records), dtype=np.intp)
         rows, codes = ok, np.zeros(ok.size, dtype=np.intp)
-    seg = Segments(codes, 1 + len(subgroup_names))
+        seg = Segments.single(ok.size)
     pooled = pool_rows(
         settings,
         es.yi,
@@ -271,7 +272,7 @@ def _assemble(
         w = weights[g]
         return {
             "name": name,
-            "studies": tuple(StudyResult(**rows_of[i], weight=w[i]) for i in members),
+            "studies": tuple(_row(rows_of[i], w[i]) for i in members),
             "totals": totals,
             **groups[g],
         }
@@ -288,8 +289,13 @@ def _assemble(
     )
 
 
-def _study_rows(records: list[Study], settings: Settings, es: EffectSizes) -> list[dict[str, Any]]:
-    """Each study's row of the forest plot, but its weight."""
+def _row(fields: tuple[Any, ...], weight: float) -> StudyResult:
+    study, subgroup, estimate, lower, upper, se, estimable, reason, data = fields
+    return StudyResult(study, subgroup, estimate, lower, upper, se, weight, estimable, reason, data)
+
+
+def _study_rows(records: list[Study], settings: Settings, es: EffectSizes) -> list[tuple[Any, ...]]:
+    """Each study's :class:`StudyResult` fields in order, but its weight (the 7th)."""
     se = es.se
     half = z_critical(settings.study_ci_level) * se
     lo, hi, est = es.yi - half, es.yi + half, es.yi
@@ -305,17 +311,7 @@ def _study_rows(records: list[Study], settings: Settings, es: EffectSizes) -> li
         strict=True,
     )
     return [
-        {
-            "study": r.study,
-            "subgroup": r.subgroup,
-            "estimate": e,
-            "ci_lower": a,
-            "ci_upper": b,
-            "se": s,
-            "estimable": reason == 0,
-            "reason": REASONS[reason],
-            "data": r,
-        }
+        (r.study, r.subgroup, e, a, b, s, reason == 0, REASONS[reason], r)
         for r, e, a, b, s, reason in columns
     ]
 

@@ -63,13 +63,16 @@ class Within:
 def estimate_tau2(method: str, base: Within) -> Tau2:
     """τ² by ``method`` (DL, REML, ML, PM, EB, HE, SJ or HS), truncated at 0.
 
-    Groups with no more studies than coefficients get τ² = 0.
+    Groups with no more studies than coefficients get τ² = 0. The closed forms
+    converge by definition; the iterative estimators report each group's flag.
     """
     studies, k = base.studies, base.k
     seg, yi, vi, p = studies.seg, studies.yi, studies.vi, studies.p
-    enough = k > p
-    done = np.ones(seg.n, dtype=bool)
-    iterations = np.zeros(seg.n)
+    if method in ("ML", "REML"):
+        return _maximise_likelihood(base, reml=method == "REML")
+    if method in ("PM", "EB"):
+        # EB's iteration (metafor) has the Paule-Mandel root as its fixed point
+        return generalised_q_root(base, k - p)
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "DL":
             trace_p = base.xtwx[0] - trace(base.xtwx, base.xtw2x)
@@ -85,17 +88,9 @@ def estimate_tau2(method: str, base: Within) -> Tau2:
             tau0 = seg.sum(centred * centred) / k
             q_tau0 = studies.fit(1.0 / (vi + seg.expand(tau0))).rss()
             tau2 = tau2_from_sums(method, k, p=p, tau0=tau0, q_tau0=q_tau0)
-        elif method in ("ML", "REML"):
-            res = _maximise_likelihood(base, reml=method == "REML")
-            tau2, done, iterations = res.tau2, res.converged, res.iterations
-        elif method in ("PM", "EB"):
-            # EB's iteration (metafor) has the Paule-Mandel root as its fixed point
-            res = generalised_q_root(base, k - p)
-            tau2, done, iterations = res.tau2, res.converged, res.iterations
         else:  # pragma: no cover - names are checked by vocabulary.resolve
             raise ValueError(method)
-    tau2 = np.where(enough, np.maximum(tau2, 0.0), 0.0)
-    return Tau2(tau2, done | ~enough, iterations)
+    return Tau2(tau2, np.ones(seg.n, dtype=bool), np.zeros(seg.n))
 
 
 def tau2_from_sums(
