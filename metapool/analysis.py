@@ -263,12 +263,15 @@ def _assemble(
     rows_of = _study_rows(records, settings, es)
     groups = _per_group(pooled, settings.ratio)
     arms = [f for f in ("total_exp", "total_ctrl", "events_exp", "events_ctrl") if f in columns]
-    arm_matrix = np.array([columns[f] for f in arms]).reshape(len(arms), len(records))
+    # an empty cell adds nothing to RevMan's totals
+    arm_matrix = np.nan_to_num(
+        np.array([columns[f] for f in arms]).reshape(len(arms), len(records))
+    )
 
     def part(g: int, name: str | None, members: list[int]) -> dict[str, Any]:
         totals = None
         if arms:
-            totals = ArmTotals(*np.nansum(arm_matrix[:, members], axis=1).tolist())
+            totals = ArmTotals(*arm_matrix[:, members].sum(axis=1).tolist())
         w = weights[g]
         return {
             "name": name,

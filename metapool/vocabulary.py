@@ -6,7 +6,9 @@ through :func:`resolve` so that errors read the same everywhere.
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
+from typing import Any
 
 import attrs
 
@@ -167,7 +169,21 @@ def _choice(
     raise InputError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
 
 
-def resolve(
+def resolve(data_type: DataType, **options: Any) -> Settings:
+    """Check a combination of options and fill in RevMan's defaults.
+
+    Keyword arguments as :func:`metapool.analyse`'s. Defaults: the measure is
+    OR for dichotomous data, MD for continuous data and PETO_OR for O-E data;
+    the method is the first RevMan offers for the measure (MH for OR/RR/RD,
+    IV for MD/SMD/generic, Peto for PETO_OR).
+    """
+    try:  # pure, so cached: a batch of small analyses resolves its options once
+        return _resolve_cached(data_type, **options)
+    except TypeError:  # an unhashable option: the checks say what is wrong with it
+        return _resolve(data_type, **options)
+
+
+def _resolve(
     data_type: DataType,
     *,
     measure: str | None = None,
@@ -182,12 +198,6 @@ def resolve(
     i2: str = "Q",
     swap_events: bool = False,
 ) -> Settings:
-    """Check a combination of options and fill in RevMan's defaults.
-
-    Defaults: the measure is OR for dichotomous data, MD for continuous data
-    and PETO_OR for O-E data; the method is the first RevMan offers for the
-    measure (MH for OR/RR/RD, IV for MD/SMD/generic, Peto for PETO_OR).
-    """
     model_v = Model(_choice("model", model, ("fixed", "random")))
     tau2_v = _choice("tau2 estimator", tau2, TAU2_METHODS)
     i2_v = _choice("i2", i2, ("Q", "tau2"))
@@ -263,3 +273,6 @@ def resolve(
         i2=i2_v,
         swap_events=bool(swap_events),
     )
+
+
+_resolve_cached = functools.lru_cache(maxsize=256)(_resolve)
