@@ -513,10 +513,10 @@ def latency(cfg: Config) -> list[Row]:
     return rows
 
 
-def dl_scale(m: int, cfg: Config, label: str) -> list[Row]:
-    data = simulate(m, 10, "dl")
-    has_pymare, has_sm = peers.available("PyMARE"), peers.available("statsmodels")
-    impls = [
+def _dl_impls(data: Any, layout: str) -> list[Impl]:
+    """metapool (flat and 2-D) and the numpy references on one DL workload."""
+    same = agree(("estimate", "se", "tau2", "q"))
+    return [
         Impl(
             "metapool.pool (flat, sorted int groups)",
             lambda: metapool.pool(data.yi, data.vi, groups=data.groups),
@@ -525,30 +525,38 @@ def dl_scale(m: int, cfg: Config, label: str) -> list[Row]:
             key="pool_flat",
         ),
         Impl(
-            "metapool.pool (2-D, 10 × m)",
+            f"metapool.pool ({layout})",
             lambda: metapool.pool(data.y2, data.v2),
             pool_dict,
-            check=agree(("estimate", "se", "tau2", "q")),
+            check=same,
             key="pool_2d",
         ),
         Impl(
             "numpy reference (bincount, minimal DL)",
             lambda: ref.dl(data.yi, data.vi, data.groups, data.m),
-            check=agree(("estimate", "se", "tau2", "q")),
+            check=same,
             key="ref",
         ),
         Impl(
             "numpy reference, reduceat over sorted runs (context)",
             lambda: ref.dl_sorted(data.yi, data.vi, data.bounds[:-1]),
-            check=agree(("estimate", "se", "tau2", "q")),
+            check=same,
             key="ref_sorted",
         ),
         Impl(
             "numpy reference + CI, z, p, I², H² (context)",
             lambda: ref.dl_full(data.yi, data.vi, data.groups, data.m),
-            check=agree(("estimate", "se", "tau2", "q")),
+            check=same,
             key="ref_full",
         ),
+    ]
+
+
+def dl_scale(m: int, cfg: Config, label: str) -> list[Row]:
+    data = simulate(m, 10, "dl")
+    has_pymare, has_sm = peers.available("PyMARE"), peers.available("statsmodels")
+    impls = [
+        *_dl_impls(data, "2-D, 10 × m"),
         Impl(
             "metapool.pool (flat) and read `.p_q` (χ² tail, lazy)",
             lambda: _with_p_q(metapool.pool(data.yi, data.vi, groups=data.groups)),
@@ -605,38 +613,7 @@ def ragged(m: int, cfg: Config, label: str) -> list[Row]:
     n_k = np.unique(data.k).size
     has_pymare = peers.available("PyMARE")
     impls = [
-        Impl(
-            "metapool.pool (flat, sorted int groups)",
-            lambda: metapool.pool(data.yi, data.vi, groups=data.groups),
-            pool_dict,
-            subject=True,
-            key="pool_flat",
-        ),
-        Impl(
-            "metapool.pool (2-D, 40 × m, NaN-padded)",
-            lambda: metapool.pool(data.y2, data.v2),
-            pool_dict,
-            check=agree(("estimate", "se", "tau2", "q")),
-            key="pool_2d",
-        ),
-        Impl(
-            "numpy reference (bincount, minimal DL)",
-            lambda: ref.dl(data.yi, data.vi, data.groups, data.m),
-            check=agree(("estimate", "se", "tau2", "q")),
-            key="ref",
-        ),
-        Impl(
-            "numpy reference, reduceat over sorted runs (context)",
-            lambda: ref.dl_sorted(data.yi, data.vi, data.bounds[:-1]),
-            check=agree(("estimate", "se", "tau2", "q")),
-            key="ref_sorted",
-        ),
-        Impl(
-            "numpy reference + CI, z, p, I², H² (context)",
-            lambda: ref.dl_full(data.yi, data.vi, data.groups, data.m),
-            check=agree(("estimate", "se", "tau2", "q")),
-            key="ref_full",
-        ),
+        *_dl_impls(data, "2-D, 40 × m, NaN-padded"),
         Impl(
             "PyMARE DerSimonianLaird, one call",
             None,

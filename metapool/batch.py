@@ -11,9 +11,9 @@ from metapool.effects import EffectSizes
 from metapool.errors import InputError
 from metapool.pooling.engine import PoolResult, pool_segments
 from metapool.pooling.segments import Segments, factorize
-from metapool.vocabulary import DataType, Model, resolve
+from metapool.vocabulary import DataType, Model, Settings, resolve
 
-__all__ = ["PoolResult", "pool"]
+__all__ = ["PoolResult", "pool", "pool_settings"]
 
 
 def pool(
@@ -72,17 +72,7 @@ def pool(
     >>> np.round(res.estimate, 4)
     array([0.1769, 0.14  ])
     """
-    settings = resolve(
-        DataType.GENERIC,
-        measure="pool",
-        ratio=False,
-        model=model,
-        ci_level=ci_level,
-        tau2=tau2,
-        hksj=hksj,
-        prediction=prediction,
-        i2=i2,
-    )
+    settings = pool_settings(model, tau2, ci_level, hksj, prediction, i2)
     y, v, seg, labels = _layout(yi, vi, groups)
     return pool_segments(
         y,
@@ -96,6 +86,23 @@ def pool(
         tau2_ci=tau2_ci,
         i2=settings.i2,
         groups=labels,
+    )
+
+
+def pool_settings(
+    model: str, tau2: str, ci_level: float, hksj: bool, prediction: bool, i2: str
+) -> Settings:
+    """:func:`pool`'s options, checked (as :mod:`metapool.dask` checks them too)."""
+    return resolve(
+        DataType.GENERIC,
+        measure="pool",
+        ratio=False,
+        model=model,
+        ci_level=ci_level,
+        tau2=tau2,
+        hksj=hksj,
+        prediction=prediction,
+        i2=i2,
     )
 
 

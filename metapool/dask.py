@@ -49,13 +49,14 @@ except ImportError as exc:  # pragma: no cover - tested in a subprocess without 
 
 from metapool._typing import BoolArray, FloatArray
 from metapool.batch import pool as pool_in_memory
+from metapool.batch import pool_settings
 from metapool.effects import EffectSizes, NotEstimable
 from metapool.effects import effect_sizes as effect_sizes_in_memory
 from metapool.errors import InputError
 from metapool.pooling.engine import PoolResult, finish
 from metapool.pooling.segments import Segments, factorize
 from metapool.pooling.tau2 import tau2_from_sums
-from metapool.vocabulary import DataType, Model, resolve
+from metapool.vocabulary import Model
 
 __all__ = ["effect_sizes", "pool"]
 
@@ -142,17 +143,7 @@ def pool(
     a        0.1769  3.0
     b         0.14  2.0
     """
-    settings = resolve(
-        DataType.GENERIC,
-        measure="pool",
-        ratio=False,
-        model=model,
-        ci_level=ci_level,
-        tau2=tau2,
-        hksj=hksj,
-        prediction=prediction,
-        i2=i2,
-    )
+    settings = pool_settings(model, tau2, ci_level, hksj, prediction, i2)
     plan = _Plan.make(frame, yi=yi, vi=vi, groups=groups, estimable=estimable)
     options = _Options(
         random=settings.model is Model.RANDOM,
