@@ -263,10 +263,10 @@ def _assemble(
     rows_of = _study_rows(records, settings, es)
     groups = _per_group(pooled, settings.ratio)
     arms = [f for f in ("total_exp", "total_ctrl", "events_exp", "events_ctrl") if f in columns]
-    # an empty cell adds nothing to RevMan's totals
-    arm_matrix = np.nan_to_num(
-        np.array([columns[f] for f in arms]).reshape(len(arms), len(records))
-    )
+    arm_matrix = np.array([columns[f] for f in arms]).reshape(len(arms), len(records))
+    empty_cells = np.isnan(arm_matrix)
+    if empty_cells.any():  # an empty cell adds nothing to RevMan's totals
+        arm_matrix[empty_cells] = 0.0
 
     def part(g: int, name: str | None, members: list[int]) -> dict[str, Any]:
         totals = None

@@ -45,6 +45,9 @@ class NotEstimable(IntEnum):
         return REASONS[self]
 
 
+# the codes as plain ints: numpy compares and stores those without a conversion
+_NO_EVENTS, _ALL_EVENTS, _MISSING, _ZERO_VARIANCE = (int(r) for r in list(NotEstimable)[1:])
+
 #: the reason text of each :class:`NotEstimable` code, as shown in a result
 REASONS = (
     "",
@@ -86,7 +89,7 @@ def corrected_cells(cells: Cells) -> Cells:
     >>> c.a, c.d
     (array([0.5, 5. ]), array([7.5, 5. ]))
     """
-    zero = (cells.a == 0) | (cells.b == 0) | (cells.c == 0) | (cells.d == 0)
+    zero = np.minimum(np.minimum(cells.a, cells.b), np.minimum(cells.c, cells.d)) == 0
     add = np.where(zero, 0.5, 0.0)
     return Cells(cells.a + add, cells.b + add, cells.c + add, cells.d + add)
 
@@ -116,7 +119,7 @@ class EffectSizes:
 
     @property
     def estimable(self) -> BoolArray:
-        ok: BoolArray = self.reason == NotEstimable.ESTIMABLE
+        ok: BoolArray = self.reason == 0  # NotEstimable.ESTIMABLE
         return ok
 
     @property
@@ -282,8 +285,8 @@ def _finish(
     if reason is None:
         reason = np.zeros(yi.shape, dtype=np.int8)
     if missing.any():
-        reason = np.where(missing, np.int8(NotEstimable.MISSING), reason).astype(np.int8)
-    bad = reason != NotEstimable.ESTIMABLE
+        reason = np.where(missing, np.int8(_MISSING), reason).astype(np.int8)
+    bad = reason != 0
     if bad.any():
         yi = np.where(bad, np.nan, yi)
         vi = np.where(bad, np.nan, vi)
@@ -324,8 +327,8 @@ def _dichotomous(
         raw = Cells(e1, n1 - e1, e2, n2 - e2)
         reason = np.zeros(e1.shape, dtype=np.int8)
         if measure != "RD":
-            reason[(raw.a == 0) & (raw.c == 0)] = NotEstimable.NO_EVENTS
-            reason[(raw.b == 0) & (raw.d == 0)] = NotEstimable.ALL_EVENTS
+            reason[(raw.a == 0) & (raw.c == 0)] = _NO_EVENTS
+            reason[(raw.b == 0) & (raw.d == 0)] = _ALL_EVENTS
         cc = corrected_cells(raw)
         if measure == "PETO_OR":
             o_minus_e, v = peto_o_minus_e(raw)
@@ -385,5 +388,5 @@ def _continuous(
             pooled_sd = np.sqrt(((n1 - 1) * s1 * s1 + (n2 - 1) * s2 * s2) / (n - 2))
             yi = (m1 - m2) / pooled_sd * (1 - 3 / (4 * n - 9))
             vi = n / (n1 * n2) + yi * yi / (2 * (n - 3.94))
-    reason = np.where(ok & (vi <= 0), np.int8(NotEstimable.ZERO_VARIANCE), np.int8(0))
+    reason = np.where(ok & (vi <= 0), np.int8(_ZERO_VARIANCE), np.int8(0))
     return _finish(measure, yi, vi, missing, reason.astype(np.int8))

@@ -58,7 +58,7 @@ class Segments:
     def single(cls, size: int) -> Segments:
         """All studies in one group."""
         if size:
-            return cls.contiguous(np.zeros(1, dtype=np.intp), size)
+            return cls(None, 1, np.array([size], dtype=np.intp), np.zeros(1, dtype=np.intp))
         return cls(np.zeros(0, dtype=np.intp), 1)
 
     def max(self, x: FloatArray) -> FloatArray:
