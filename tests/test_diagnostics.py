@@ -395,7 +395,13 @@ def dichotomous(rows: list[tuple[int, int, int, int]]) -> list[Dichotomous]:
 
 
 def same(x: float, y: float) -> bool:
-    """Equal to 1e-9 relative; NaN equals NaN (e.g. Egger's t of a perfect fit)."""
+    """Equal to 1e-9 relative; NaN equals NaN (e.g. Egger's t of a perfect fit).
+
+    A z beyond 1e12 is infinite in all but rounding: with identical effects the
+    HKSJ variance is 0 or 1e-32 depending on the order of a sum.
+    """
+    if abs(x) > 1e12 and abs(y) > 1e12:
+        return math.copysign(1.0, x) == math.copysign(1.0, y)
     return (math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
 
 
