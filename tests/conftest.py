@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 REFERENCE = Path(__file__).parent / "reference"
 
@@ -33,3 +35,9 @@ def assert_close(
     name: str, actual: float, expected: float | None, *, rtol: float, atol: float = 0.0
 ) -> None:
     assert close(actual, expected, rtol=rtol, atol=atol), f"{name}: {actual!r} != {expected!r}"
+
+
+# CI explores the same examples on every run (a fresh machine has no example database);
+# locally hypothesis keeps searching for new ones.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
