@@ -127,17 +127,19 @@ def pool_segments(
     with np.errstate(divide="ignore", invalid="ignore"):
         fit = Studies(yi, vi, seg).fit(w)
         sw, sw2 = fit.xtwx[0], fit.xtw2x[0]
-        q_method = None
+        q_method = None  # None: the inverse-variance fit's own Q
         if fixed is None:
             theta_f, var_f = fit.coef[0], 1.0 / sw
         else:  # RevMan's Q: inverse-variance weights around the MH estimate
             theta_f, var_f = fixed.estimate, fixed.variance
             r = yi - seg.expand(theta_f)
             q_method = seg.sum(w * r * r)
-        base = Within.of(fit, q_method)
-        q = base.q
+        if random or tau2_ci:  # the τ² estimators start from the fit's sums
+            base = Within.of(fit, q_method)
+            q = base.q
+        else:
+            q = fit.rss() if q_method is None else q_method
         del fit, w  # per-study arrays not needed any more (1/vᵢ is cheap to redo)
-        converged = np.ones(seg.n, dtype=bool)
         if random:
             est = estimate_tau2(tau2, base)
             t2, converged = est.tau2, est.converged
@@ -149,6 +151,7 @@ def pool_segments(
             var = 1.0 / sw_star
         else:
             t2 = np.zeros(seg.n)
+            converged = np.ones(seg.n, dtype=bool)
             w_star = fixed.weights if fixed is not None else 1.0 / vi
             theta, var = theta_f, var_f
         if hksj:
