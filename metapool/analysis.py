@@ -30,7 +30,7 @@ from metapool.results import (
 )
 from metapool.vocabulary import DataType, Method, Model, Settings, resolve
 
-__all__ = ["REVMAN_WEB", "analyse", "pool_rows", "study_effects"]
+__all__ = ["REVMAN_WEB", "analyse", "group_results", "pool_rows", "study_effects"]
 
 #: RevMan Web's random-effects methods (Cochrane, 2022-2025): REML τ² with a
 #: Q-profile CI, Hartung-Knapp-Sidik-Jonkman CI, t-based prediction interval,
@@ -261,7 +261,7 @@ def _assemble(
     weight[codes, rows] = pooled.weights
     weights = weight.tolist()
     rows_of = _study_rows(records, settings, es)
-    groups = _per_group(pooled, settings.ratio)
+    groups = group_results(pooled, settings.ratio)
     arms = [f for f in ("total_exp", "total_ctrl", "events_exp", "events_ctrl") if f in columns]
     arm_matrix = np.array([columns[f] for f in arms]).reshape(len(arms), len(records))
     empty_cells = np.isnan(arm_matrix)
@@ -319,7 +319,7 @@ def _study_rows(records: list[Study], settings: Settings, es: EffectSizes) -> li
     ]
 
 
-def _per_group(p: PoolResult, ratio: bool) -> list[dict[str, Any]]:
+def group_results(p: PoolResult, ratio: bool) -> list[dict[str, Any]]:
     """Total, heterogeneity, k and prediction interval of every group, as records."""
     back = np.exp if ratio else (lambda x: x)
     est, lo, hi = back(p.estimate).tolist(), back(p.ci_lower).tolist(), back(p.ci_upper).tolist()

@@ -25,6 +25,7 @@ __all__ = [
     "compute",
     "corrected_cells",
     "effect_sizes",
+    "peto_o_minus_e",
 ]
 
 _DICHOTOMOUS = ("OR", "RR", "RD", "PETO_OR")
@@ -39,10 +40,6 @@ class NotEstimable(IntEnum):
     ALL_EVENTS = 2
     MISSING = 3
     ZERO_VARIANCE = 4
-
-    @property
-    def text(self) -> str:
-        return REASONS[self]
 
 
 # the codes as plain ints: numpy compares and stores those without a conversion

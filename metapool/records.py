@@ -71,19 +71,19 @@ def _total(events_field: str | None) -> Any:
     return check
 
 
-def _sd(total_field: str) -> Any:
-    # validated on the total (after the SD) so that n is known
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-        _total(None)(instance, attribute, value)
-        sd_field = "sd_" + attribute.name.split("_", 1)[1]
-        sd = getattr(instance, sd_field)
-        if sd is not None and value is not None and (sd < 0 or (sd == 0 and float(value) > 1)):  # type: ignore[arg-type]
-            raise InputError(
-                f"{_name(instance)}: {sd_field} = {sd!r} must be positive "
-                f"({attribute.name} = {value!r})"
-            )
+_count_total = _total(None)
 
-    return check
+
+def _total_with_sd(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    # the arm's SD is checked here, on its total (validated after it), so that n is known
+    _count_total(instance, attribute, value)
+    sd_field = "sd_" + attribute.name.split("_", 1)[1]
+    sd = getattr(instance, sd_field)
+    if sd is not None and value is not None and (sd < 0 or (sd == 0 and float(value) > 1)):  # type: ignore[arg-type]
+        raise InputError(
+            f"{_name(instance)}: {sd_field} = {sd!r} must be positive "
+            f"({attribute.name} = {value!r})"
+        )
 
 
 def _positive(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -130,10 +130,10 @@ class Continuous:
     study: str = attrs.field(validator=_study)
     mean_exp: Number = attrs.field(validator=_number)
     sd_exp: Number = attrs.field(validator=_number)
-    total_exp: Count = attrs.field(validator=_sd("sd_exp"))
+    total_exp: Count = attrs.field(validator=_total_with_sd)
     mean_ctrl: Number = attrs.field(validator=_number)
     sd_ctrl: Number = attrs.field(validator=_number)
-    total_ctrl: Count = attrs.field(validator=_sd("sd_ctrl"))
+    total_ctrl: Count = attrs.field(validator=_total_with_sd)
     subgroup: str | None = attrs.field(default=None, validator=_subgroup)
 
 

@@ -18,11 +18,12 @@ import numpy as np
 from scipy import linalg, special, stats
 
 from metapool._typing import FloatArray
+from metapool.analysis import group_results
 from metapool.diagnostics.sensitivity import StudyData, estimable_studies, pool_groups
 from metapool.effects import peto_o_minus_e
 from metapool.errors import InputError
 from metapool.pooling.design import Studies
-from metapool.pooling.engine import PoolResult, pool_segments
+from metapool.pooling.engine import pool_segments
 from metapool.pooling.segments import Segments
 from metapool.pooling.tau2 import Within, estimate_tau2
 from metapool.report import effect_text, format_p, heterogeneity_line, overall_effect_line
@@ -440,42 +441,19 @@ def trimfill(res: MetaAnalysis, estimator: str = "L0", side: str | None = None) 
     )
     everyone = np.arange(k + k0)
     refit = pool_groups(augmented, everyone, Segments.single(k + k0), own_method=False)
+    refitted = group_results(refit, data.settings.ratio)[0]
     return TrimFill(
         estimator=name,
         side=side,
         k0=k0,
         k0_se=k0_se,
-        total=_total(refit, data.settings.ratio),
-        heterogeneity=_heterogeneity(refit),
+        total=refitted["total"],
+        heterogeneity=refitted["heterogeneity"],
         filled_yi=filled_yi,
         filled_vi=filled_vi,
         k=k + k0,
         measure=data.settings.measure,
         random=random,
-    )
-
-
-def _total(p: PoolResult, ratio: bool) -> Total:
-    back = math.exp if ratio else float
-    return Total(
-        back(p.estimate[0]),
-        back(p.ci_lower[0]),
-        back(p.ci_upper[0]),
-        float(p.se[0]),
-        float(p.z[0]),
-        float(p.p_value[0]),
-    )
-
-
-def _heterogeneity(p: PoolResult) -> Heterogeneity:
-    return Heterogeneity(
-        q=float(p.q[0]),
-        df=float(p.df[0]),
-        p_value=float(p.p_q[0]),
-        i2=float(p.i2[0]),
-        tau2=float(p.tau2[0]),
-        h2=float(p.h2[0]),
-        converged=bool(p.converged[0]),
     )
 
 

@@ -138,10 +138,6 @@ class Fit:
         """X'W²X per group (its first entry is Σwᵢ²)."""
         return self.studies.moments(self.w * self.w)
 
-    def trace_p(self) -> FloatArray:
-        """tr(P) = Σw - tr((X'WX)⁻¹X'W²X)."""
-        return self.xtwx[0] - self.trace(self.xtw2x)
-
     def times_x(self, v: FloatArray) -> Moments:
         """X'v per group."""
         s = self.studies
