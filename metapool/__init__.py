@@ -11,7 +11,7 @@ from metapool import examples
 from metapool.analysis import REVMAN_WEB, analyse
 from metapool.batch import PoolResult, pool
 from metapool.effects import EffectSizes, effect_sizes
-from metapool.errors import InputError
+from metapool.errors import InputError, MetapoolWarning
 from metapool.io import (
     from_dataframe,
     read_datapackage,
@@ -32,6 +32,7 @@ __all__ = [
     "Generic",
     "InputError",
     "MetaAnalysis",
+    "MetapoolWarning",
     "OMinusE",
     "PoolResult",
     "analyse",

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from metapool._typing import FloatArray, IntArray
-from metapool.effects import REASONS, Cells, EffectSizes, compute, effect_sizes
+from metapool.effects import REASONS, Cells, EffectSizes, compute
 from metapool.errors import InputError
 from metapool.pooling.engine import PoolResult, pool_segments, z_critical
 from metapool.pooling.mantel_haenszel import mantel_haenszel
@@ -200,18 +200,8 @@ def pool_rows(
 
 
 def study_effects(res: MetaAnalysis) -> EffectSizes:
-    """The analysis' per-study effect sizes again (analysis scale), for diagnostics."""
-    _, fields = _FIELDS[type(res.studies[0].data)]
-    columns = {
-        f: np.array([math.nan if (x := getattr(s.data, f)) is None else x for s in res.studies])
-        for f in fields
-    }
-    return effect_sizes(
-        res.settings.measure,
-        swap_events=res.settings.swap_events,
-        allow_missing=True,
-        **columns,
-    )
+    """The analysis' per-study effect sizes (analysis scale), for diagnostics."""
+    return res.effects
 
 
 def _subgroups(records: list[Study]) -> list[str]:
@@ -289,6 +279,7 @@ def _assemble(
         settings=settings,
         subgroups=subgroups,
         subgroup_differences=_differences(pooled) if subgroup_names else None,
+        effects=es,
     )
 
 

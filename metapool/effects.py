@@ -7,6 +7,7 @@ mean differences and Hedges' adjusted g.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import IntEnum
 from typing import Any
 
@@ -122,6 +123,10 @@ class EffectSizes:
     @property
     def se(self) -> FloatArray:
         return np.sqrt(self.vi)
+
+    def __iter__(self) -> Iterator[FloatArray]:
+        """Unpack as ``yi, vi = effect_sizes(...)`` (the attributes stay)."""
+        return iter((self.yi, self.vi))
 
 
 def _as_array(name: str, value: Any, size: int | None) -> FloatArray:

@@ -1,8 +1,8 @@
-"""The one exception type metapool raises for bad input."""
+"""The exception metapool raises for bad input, and the warning it gives."""
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+__all__ = ["InputError", "MetapoolWarning"]
 
 
 class InputError(ValueError):
@@ -11,4 +11,13 @@ class InputError(ValueError):
     The message names the study (or row) and the field, or lists the allowed
     choices for an option. It subclasses :class:`ValueError`, so ``except
     ValueError`` also catches it.
+    """
+
+
+class MetapoolWarning(UserWarning):
+    """A result that is computed but deserves attention.
+
+    For example an iterative τ² estimator that did not converge in some
+    analyses, or a fallback rule that was applied. Filter it with
+    ``warnings.simplefilter("ignore", metapool.MetapoolWarning)``.
     """

@@ -20,6 +20,7 @@ from metapool.vocabulary import Settings
 if TYPE_CHECKING:  # pragma: no cover
     from metapool.diagnostics.bias import RankTest, RegressionTest, TrimFill
     from metapool.diagnostics.sensitivity import Influence, Sequence
+    from metapool.effects import EffectSizes
 
 __all__ = [
     "ArmTotals",
@@ -149,11 +150,17 @@ class MetaAnalysis(Subgroup):
         Subgroup name -> :class:`Subgroup` (empty without subgroups).
     subgroup_differences : SubgroupDifferences or None
         The test for subgroup differences (None without subgroups).
+    effects : EffectSizes
+        The per-study effect sizes the analysis was fitted on (analysis scale,
+        in the order of :attr:`studies`), so that diagnostics and plots refit
+        from the result alone, as metafor's fitted objects keep ``yi`` and ``vi``.
+        Not compared and not printed.
     """
 
     settings: Settings
     subgroups: Mapping[str, Subgroup] = attrs.field(factory=dict, eq=False, hash=False)
     subgroup_differences: SubgroupDifferences | None = None
+    effects: EffectSizes = attrs.field(default=None, eq=False, hash=False, repr=False)
 
     def __str__(self) -> str:
         from metapool.report import format_analysis
