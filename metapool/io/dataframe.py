@@ -100,7 +100,7 @@ def from_dataframe(
     ...                          events_ctrl="d0", total_ctrl="n0")
     >>> studies[1]  # doctest: +NORMALIZE_WHITESPACE
     Dichotomous(study='CDP', events_exp=44, total_exp=758, events_ctrl=64,
-                total_ctrl=771, subgroup=None)
+                total_ctrl=771, subgroup=None, footnote=None)
     """
     pd_ = _pandas()
     dtype = _kind(kind)
