@@ -525,8 +525,8 @@ def sd_from_difference(
     """The SD common to both groups from the SE, CI, t or P of a mean difference.
 
     Handbook 6.5.2.3: the SE of the difference comes from ``se``; or from a CI,
-    SE = (upper − lower) / (2 · q); or from a t statistic, SE = |difference| / |t|;
-    or from a two-sided P value, t = the P/2 upper quantile and SE = |difference| / t.
+    SE = (upper − lower) / (2 · q); or from a t statistic, SE = abs(difference) / abs(t);
+    or from a two-sided P value, t = the P/2 upper quantile and SE = abs(difference) / t.
     Then SD = SE / √(1/N_E + 1/N_C). q and the P-value quantile come from the t
     distribution with N_E + N_C − 2 df (``distribution="t"``) or the normal (``"z"``).
 
