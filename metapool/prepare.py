@@ -115,14 +115,21 @@ class _Note:
         return out
 
 
+_EXTRA = {"unpack": False}  # a field that is an attribute only
+
+
 @attrs.frozen(eq=False)
 class _Result:
-    """Fields unpack in order; :meth:`describe` says how they were obtained."""
+    """Fields unpack in order (not those marked ``_EXTRA``, nor None ones).
 
-    _note: _Note = attrs.field(kw_only=True, repr=False, alias="note")
+    :meth:`describe` says how they were obtained.
+    """
+
+    _note: _Note = attrs.field(kw_only=True, repr=False, alias="note", metadata=_EXTRA)
 
     def __iter__(self) -> Iterator[Floats]:
-        return iter(getattr(self, f.name) for f in attrs.fields(type(self)) if f.name != "_note")
+        values = (getattr(self, f.name) for f in attrs.fields(type(self)) if not f.metadata)
+        return (v for v in values if v is not None)
 
     def describe(self) -> Notes:
         """How the values were obtained: a string, or an array of them for array input.
@@ -184,20 +191,24 @@ class Correlation(_Result):
 class Effective(_Result):
     """A cluster trial's effective sample size (:func:`effective_sample_size`).
 
-    ``events`` is None unless events were given.
+    Unpacks as ``n`` alone, or ``n, events`` when events were given (``events``
+    is None otherwise). ``design_effect`` is 1 + (M − 1)·ICC.
     """
 
     n: Floats
     events: Floats | None
-    design_effect: Floats
+    design_effect: Floats = attrs.field(metadata=_EXTRA)
 
 
 @attrs.frozen(eq=False)
 class EffectiveEvents(_Result):
-    """A cluster trial's effective number of events (:func:`effective_events`)."""
+    """A cluster trial's effective number of events (:func:`effective_events`).
+
+    Unpacks as ``events`` alone; ``design_effect`` is 1 + (M − 1)·ICC.
+    """
 
     events: Floats
-    design_effect: Floats
+    design_effect: Floats = attrs.field(metadata=_EXTRA)
 
 
 # --- argument checks -----------------------------------------------------------------------

@@ -302,3 +302,11 @@ def test_results_unpack_in_field_order() -> None:
     (only,) = mp.sd_from_se(1.0, 4)
     assert float(only) == 2.0
     assert isinstance(mp.sd_from_se(1.0, 4).sd, np.float64)
+
+
+def test_cluster_results_unpack_their_counts_only() -> None:
+    (n,) = mp.effective_sample_size(240, 20, 0.05)
+    n2, events = mp.effective_sample_size(240, 20, 0.05, events=36)
+    (ev,) = mp.effective_events(36, 20, 0.05)
+    assert float(n) == float(n2) == pytest.approx(240 / 1.95, rel=1e-15)
+    assert float(events) == float(ev) == pytest.approx(36 / 1.95, rel=1e-15)
