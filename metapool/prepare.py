@@ -445,7 +445,7 @@ def mean_sd_from_quantiles(
         scenario == _FIVE, f"{sd_method} {2020 if sd_method == 'Shi' else 2014}", "Wan 2014"
     )
     note = _Note(
-        "mean ({mean_by}) and SD ({sd_by}) from {what}, n = {n:g}",
+        "mean ({mean_by}) and SD ({sd_by}) from {what}, n = {n:.7g}",
         {
             "mean_by": f"{mean_method} {2018 if mean_method == 'Luo' else 2014}",
             "sd_by": sd_by,
@@ -473,7 +473,7 @@ def sd_from_se(se: Any, n: Any) -> StandardDeviation:
     _positive(fn, "se", a["se"], zero=True)
     _positive(fn, "n", a["n"])
     return StandardDeviation(
-        _out(a["se"] * np.sqrt(a["n"])), note=_Note("SD from SE, n = {n:g}", {"n": a["n"]})
+        _out(a["se"] * np.sqrt(a["n"])), note=_Note("SD from SE, n = {n:.7g}", {"n": a["n"]})
     )
 
 
@@ -513,7 +513,7 @@ def sd_from_ci(
         _positive(fn, "n", n_)
     sd = np.sqrt(n_) * (a["upper"] - a["lower"]) / (2 * _quantile(level, df))
     note = (
-        _Note(f"SD from {_pct(level)} CI, t with {{df:g}} df", {"df": df})
+        _Note(f"SD from {_pct(level)} CI, t with {{df:.7g}} df", {"df": df})
         if df is not None
         else _Note(f"SD from {_pct(level)} CI, normal quantile")
     )
@@ -590,7 +590,7 @@ def sd_from_difference(
             n_ctrl=n2,
         )
         df = n1 + n2 - 2
-    dist = "t with {df:g} df" if df is not None else "normal quantile"
+    dist = "t with {df:.7g} df" if df is not None else "normal quantile"
     values = {"df": df} if df is not None else {}
     if route == "se":
         _positive(fn, "se", a["se"], zero=True)
@@ -831,7 +831,7 @@ def _design_effect(fn: str, a: dict[str, FloatArray]) -> FloatArray:
     return design
 
 
-_CLUSTER_NOTE = "{what} divided by the design effect {d:.4g} (cluster size {m:g}, ICC {icc:g})"
+_CLUSTER_NOTE = "{what} divided by the design effect {d:.4g} (cluster size {m:.7g}, ICC {icc:g})"
 
 
 def effective_sample_size(n: Any, cluster_size: Any, icc: Any, *, events: Any = None) -> Effective:

@@ -310,3 +310,40 @@ def test_cluster_results_unpack_their_counts_only() -> None:
     (ev,) = mp.effective_events(36, 20, 0.05)
     assert float(n) == float(n2) == pytest.approx(240 / 1.95, rel=1e-15)
     assert float(events) == float(ev) == pytest.approx(36 / 1.95, rel=1e-15)
+
+
+@given(
+    st.integers(2, 5000),
+    st.floats(-100, 100),
+    st.floats(0.01, 100),
+    st.sampled_from(["Luo", "Wan"]),
+    st.sampled_from(["Shi", "Wan"]),
+)
+def test_quantiles_are_location_scale_equivariant(
+    n: int, shift: float, scale: float, mean_method: str, sd_method: str
+) -> None:
+    five = np.array([1.0, 3.0, 4.0, 6.5, 11.0])  # minimum, q1, median, q3, maximum
+
+    def estimate(x: Any) -> Any:
+        lo, q1, m, q3, hi = x
+        return mp.mean_sd_from_quantiles(
+            n, m, q1=q1, q3=q3, minimum=lo, maximum=hi,
+            mean_method=mean_method, sd_method=sd_method,
+        )  # fmt: skip
+
+    base, moved = estimate(five), estimate(shift + scale * five)
+    assert float(moved.mean) == pytest.approx(shift + scale * float(base.mean), rel=1e-9, abs=1e-9)
+    assert float(moved.sd) == pytest.approx(scale * float(base.sd), rel=1e-9)
+
+
+@given(st.floats(-5, 5), st.floats(1e-3, 3), st.sampled_from([0.9, 0.95, 0.99]))
+def test_generic_from_ci_round_trip(log_ratio: float, se: float, level: float) -> None:
+    z = stats.norm.ppf(0.5 + level / 2)
+    ratio = mp.generic_from_ci(
+        math.exp(log_ratio), math.exp(log_ratio - z * se), math.exp(log_ratio + z * se),
+        ci_level=level,
+    )  # fmt: skip
+    assert float(ratio.estimate) == pytest.approx(log_ratio, rel=1e-12, abs=1e-12)
+    assert float(ratio.se) == pytest.approx(se, rel=1e-9)
+    diff = mp.generic_from_ci(log_ratio, log_ratio - z * se, log_ratio + z * se, False, level)
+    assert float(diff.se) == pytest.approx(se, rel=1e-9)

@@ -8,9 +8,10 @@
 ## META_R_DIR is the R/ directory of a copy of the meta sources (github.com/guido-s/meta,
 ## or the CRAN tarball). meta itself need not be installed: the script source()s two of its
 ## files, R/mean-sd-internal.R (mean_sd_range, mean_sd_iqr, mean_sd_iqr_range: the functions
-## metacont() calls for median=, q1=, q3=, min=, max=) and, from R/meta-internal.R, only the
-## two setOption() calls holding Wan et al.'s tables. Its argument checkers chknumeric() and
-## chklength() are replaced by no-ops (the inputs here are valid). meta's code is not part of
+## metacont() calls for median=, q1=, q3=, min=, max=) and R/se-internal.R (metagen()'s SE
+## from a CI or a P value, used as a cross-check), and from R/meta-internal.R only the two
+## setOption() calls holding Wan et al.'s tables. Its argument checkers chknumeric(),
+## chklength() and chklevel() are replaced by no-ops (the inputs here are valid). meta's code is not part of
 ## this repository; only this script and its JSON output are.
 
 args_all <- commandArgs(trailingOnly = FALSE)
@@ -36,7 +37,10 @@ for (e in parse(file.path(META_R_DIR, "meta-internal.R"))) {
 }
 stopifnot(length(options_meta) == 2)
 meta$gs <- function(x) options_meta[[x]]
+meta$chklevel <- function(...) invisible(NULL)
 sys.source(file.path(META_R_DIR, "mean-sd-internal.R"), envir = meta)
+## metagen()'s SE from a CI or a P value (Parmar 1998): a cross-check of the Handbook values
+sys.source(file.path(META_R_DIR, "se-internal.R"), envir = meta)
 meta_version <- local({
   d <- file.path(dirname(META_R_DIR), "DESCRIPTION")
   if (file.exists(d)) read.dcf(d, "Version")[1, 1] else "unknown"
@@ -114,6 +118,10 @@ for (dist in c("t", "z")) {
     n_exp = arr(n_exp), n_ctrl = arr(n_ctrl), difference = arr(difference), p = arr(pval),
     sd = arr(abs(difference) / qp / root))
 }
+## cross-check: meta's SE from a P value (seTE.pval), t with n_exp + n_ctrl - 2 df
+stopifnot(isTRUE(all.equal(
+  meta$seTE.pval(difference, pval, df = n_exp + n_ctrl - 2)$seTE * 1 / root,
+  as.numeric(sd_diff[[3]]$sd), tolerance = 1e-14)))
 sd_diff[[length(sd_diff) + 1]] <- list(route = "se", n_exp = arr(n_exp), n_ctrl = arr(n_ctrl),
   se = arr(se), sd = arr(se / root))
 sd_diff[[length(sd_diff) + 1]] <- list(route = "t", n_exp = arr(n_exp), n_ctrl = arr(n_ctrl),
@@ -152,6 +160,13 @@ for (level in c(0.95, 0.9)) {
   generic[[length(generic) + 1]] <- list(ratio = FALSE, ci_level = level, estimate = arr(centre),
     lower = arr(lower), upper = arr(upper), expected_estimate = arr(centre),
     expected_se = arr((upper - lower) / (2 * z)))
+}
+
+## cross-check: meta's SE from a CI (TE.seTE.ci, normal quantile), on the log scale for ratios
+for (g in generic) {
+  scale <- if (g$ratio) log else identity
+  se_meta <- meta$TE.seTE.ci(scale(g$lower), scale(g$upper), level = g$ci_level)$seTE
+  stopifnot(isTRUE(all.equal(se_meta, as.numeric(g$expected_se), tolerance = 1e-14)))
 }
 
 ## 6.5.2.8: change from baseline
