@@ -98,20 +98,15 @@ class _Note:
     template: str
     values: Mapping[str, Any] = attrs.field(factory=dict)
 
-    def text(self) -> Notes:
-        if not self.values:
-            return self.template
-        arrays = np.broadcast_arrays(*(np.asarray(v) for v in self.values.values()))
-        if arrays[0].ndim == 0:
-            return self.template.format(
-                **{k: a[()] for k, a in zip(self.values, arrays, strict=True)}
-            )
-        flat = [a.ravel() for a in arrays]
-        notes = [
-            self.template.format(**{k: a[i] for k, a in zip(self.values, flat, strict=True)})
-            for i in range(flat[0].size)
-        ]
-        out: npt.NDArray[np.str_] = np.array(notes, dtype=str).reshape(arrays[0].shape)
+    def text(self, shape: tuple[int, ...]) -> Notes:
+        """The note for a result of this shape: a string, or an array of strings."""
+        values = {k: np.broadcast_to(v, shape) for k, v in self.values.items()}
+        if not shape:
+            return self.template.format(**{k: v[()] for k, v in values.items()})
+        flat = {k: v.ravel() for k, v in values.items()}
+        size = int(np.prod(shape))
+        notes = [self.template.format(**{k: v[i] for k, v in flat.items()}) for i in range(size)]
+        out: npt.NDArray[np.str_] = np.array(notes, dtype=str).reshape(shape)
         return out
 
 
@@ -137,7 +132,7 @@ class _Result:
         The text is what a review's footnote would say, e.g. ``"SD from 95% CI, t
         with 11 df"``.
         """
-        return self._note.text()
+        return self._note.text(np.shape(next(iter(self))))
 
 
 @attrs.frozen(eq=False)
@@ -628,6 +623,11 @@ def _arms(fn: str, a: dict[str, FloatArray]) -> None:
         raise InputError(f"{fn}: the last axis must index the arms; got scalars")
 
 
+def _arms_note(k: npt.NDArray[np.intp]) -> _Note:
+    plural = np.where(k == 1, "", "s")
+    return _Note("{k} arm{s} combined (Handbook Table 6.5.a)", {"k": k, "s": plural})
+
+
 def combine_continuous(n: Any, mean: Any, sd: Any) -> Combined:
     """Several arms of a trial as one group (Handbook Table 6.5.a).
 
@@ -664,7 +664,7 @@ def combine_continuous(n: Any, mean: Any, sd: Any) -> Combined:
     ss = ((n_ - 1) * sd_**2 * used).sum(axis=-1) + (n_ * (mean_ - pooled[..., None]) ** 2).sum(
         axis=-1
     )
-    note = _Note("{k} arms combined (Handbook Table 6.5.a)", {"k": used.sum(axis=-1)})
+    note = _arms_note(used.sum(axis=-1))
     return Combined(_out(total), _out(pooled), _out(np.sqrt(ss / (total - 1))), note=note)
 
 
@@ -684,7 +684,7 @@ def combine_dichotomous(events: Any, total: Any) -> CombinedEvents:
     _arms(fn, {"n": a["total"]})
     _positive(fn, "events", a["events"], zero=True)
     _ordered(fn, "events", "total", a, strict=False)
-    note = _Note("{k} arms combined (Handbook Table 6.5.a)", {"k": (a["total"] > 0).sum(axis=-1)})
+    note = _arms_note((a["total"] > 0).sum(axis=-1))
     return CombinedEvents(_out(a["events"].sum(axis=-1)), _out(a["total"].sum(axis=-1)), note=note)
 
 
@@ -748,16 +748,17 @@ def generic_from_ci(
 
 
 def _warn_ratio_slip(est: FloatArray, lo: FloatArray, hi: FloatArray) -> None:
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         positive = (lo > 0) & (est > lo) & (hi > est)
         natural = np.abs(np.log((hi - est) / (est - lo)))
         logged = np.abs(np.log(np.log(hi / est) / np.log(est / lo)))
     suspect = positive & (natural > np.log(1.5)) & (logged < np.log(1.1))
     index = _first(suspect)
     if index is not None:
+        at = f" at lower{_where(index)}, upper{_where(index)}" if index else ""
         warnings.warn(
-            f"generic_from_ci: the CI at position {_where(index) or '(scalar)'} is symmetric on "
-            "the log scale, not about the estimate: is it a ratio? Then pass ratio=True",
+            f"generic_from_ci: the CI{at} is symmetric on the log scale, not about the "
+            "estimate: is it a ratio? Then pass ratio=True",
             MetapoolWarning,
             stacklevel=3,
         )

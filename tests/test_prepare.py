@@ -347,3 +347,16 @@ def test_generic_from_ci_round_trip(log_ratio: float, se: float, level: float) -
     assert float(ratio.se) == pytest.approx(se, rel=1e-9)
     diff = mp.generic_from_ci(log_ratio, log_ratio - z * se, log_ratio + z * se, False, level)
     assert float(diff.se) == pytest.approx(se, rel=1e-9)
+
+
+def test_describe_has_the_shape_of_the_result() -> None:
+    res = mp.generic_from_ci([[0.8, 0.7]], [[0.6, 0.5]], [[1.1, 0.9]])
+    assert res.describe().shape == (1, 2)
+    assert res.describe().tolist() == [["log ratio and SE from 95% CI"] * 2]
+    assert mp.sd_from_ci([1.0, 2.0], 3.0, 10, distribution="z").describe().shape == (2,)
+    combined = mp.combine_dichotomous([[1, 2], [3, 0]], [[10, 10], [10, 0]])
+    assert combined.describe().tolist() == [
+        "2 arms combined (Handbook Table 6.5.a)",
+        "1 arm combined (Handbook Table 6.5.a)",
+    ]
+    assert isinstance(mp.sd_from_se(1.0, 4).describe(), str)
