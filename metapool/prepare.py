@@ -388,6 +388,9 @@ def mean_sd_from_quantiles(
     given = {"q1": q1, "q3": q3, "minimum": minimum, "maximum": maximum}
     if all(v is None for v in given.values()):
         raise InputError(f"{fn}: give q1 and q3, or minimum and maximum, or all four")
+    for one, other in (("q1", "q3"), ("minimum", "maximum")):
+        if (given[one] is None) != (given[other] is None):
+            raise InputError(f"{fn}: give {one} and {other} together")
     a = _arrays(
         fn,
         frozenset(given),

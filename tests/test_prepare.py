@@ -80,6 +80,7 @@ def test_quantiles_small_table_values() -> None:
         ({"q1": 1, "q3": 1}, "q3 = 1.0 is not above q1 = 1.0"),
         ({"minimum": 4, "maximum": 9}, "median = 3.0 is below minimum = 4.0"),
         ({}, "give q1 and q3"),
+        ({"minimum": 1}, "give minimum and maximum together"),
         ({"q1": [1, np.nan], "q3": [4, 5]}, r"median\[1\] = 3.0: neither both quartiles"),
         ({"q1": 1, "q3": 4, "mean_method": "Hozo"}, "mean_method = 'Hozo'; allowed"),
     ],
