@@ -7,7 +7,7 @@ result records (:mod:`metapool.results`); files, plots and diagnostics at the ed
 
 from __future__ import annotations
 
-from metapool import examples
+from metapool import examples, prepare
 from metapool.analysis import REVMAN_WEB, analyse
 from metapool.batch import PoolResult, pool
 from metapool.effects import EffectSizes, effect_sizes
@@ -40,6 +40,7 @@ __all__ = [
     "examples",
     "from_dataframe",
     "pool",
+    "prepare",
     "read_datapackage",
     "read_review",
     "read_revman_csv",

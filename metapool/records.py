@@ -1,5 +1,10 @@
 """Study records: one trial's data as RevMan enters it, validated at construction.
 
+Each record may carry a ``footnote``: where its numbers came from (for example
+how a value was converted by :mod:`metapool.prepare`). The printed result and
+the forest plot show it as RevMan does, a superscript letter after the study
+name and the note under the table.
+
 A field may be ``None`` where RevMan leaves a cell empty; such a study stays in
 the analysis as *not estimable*. Anything that cannot be data (negative counts,
 events above the total, non-finite numbers, ...) raises :class:`InputError`
@@ -15,6 +20,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from metapool.errors import InputError
+from metapool.prepare import generic_from_ci
 
 __all__ = ["Continuous", "Dichotomous", "Generic", "OMinusE", "Study"]
 
@@ -31,6 +37,11 @@ def _study(instance: Any, attribute: attrs.Attribute[Any], value: object) -> Non
 def _subgroup(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise InputError(f"{_name(instance)}: subgroup must be a non-empty string or None")
+
+
+def _footnote(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise InputError(f"{_name(instance)}: footnote must be a non-empty string or None")
 
 
 def _number(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -115,6 +126,7 @@ class Dichotomous:
     events_ctrl: Count = attrs.field(validator=_count)
     total_ctrl: Count = attrs.field(validator=_total("events_ctrl"))
     subgroup: str | None = attrs.field(default=None, validator=_subgroup)
+    footnote: str | None = attrs.field(default=None, validator=_footnote)
 
 
 @attrs.frozen
@@ -135,6 +147,7 @@ class Continuous:
     sd_ctrl: Number = attrs.field(validator=_number)
     total_ctrl: Count = attrs.field(validator=_total_with_sd)
     subgroup: str | None = attrs.field(default=None, validator=_subgroup)
+    footnote: str | None = attrs.field(default=None, validator=_footnote)
 
 
 @attrs.frozen
@@ -145,16 +158,61 @@ class OMinusE:
     o_minus_e: Number = attrs.field(validator=_number)
     variance: Number = attrs.field(validator=_positive)
     subgroup: str | None = attrs.field(default=None, validator=_subgroup)
+    footnote: str | None = attrs.field(default=None, validator=_footnote)
 
 
 @attrs.frozen
 class Generic:
-    """An effect estimate and its standard error (log scale for ratio measures)."""
+    """An effect estimate and its standard error (log scale for ratio measures).
+
+    Examples
+    --------
+    A hazard ratio of 0.75 (95% CI 0.58 to 0.97) as reported, converted to the
+    log scale:
+
+    >>> rec = Generic.from_ci("Ahn 2021", 0.75, 0.58, 0.97)
+    >>> round(rec.estimate, 4), round(rec.se, 4), rec.footnote
+    (-0.2877, 0.1312, 'log ratio and SE from 95% CI')
+    """
 
     study: str = attrs.field(validator=_study)
     estimate: Number = attrs.field(validator=_number)
     se: Number = attrs.field(validator=_positive)
     subgroup: str | None = attrs.field(default=None, validator=_subgroup)
+    footnote: str | None = attrs.field(default=None, validator=_footnote)
+
+    @classmethod
+    def from_ci(
+        cls,
+        study: str,
+        estimate: float,
+        lower: float,
+        upper: float,
+        *,
+        ratio: bool = True,
+        ci_level: float = 0.95,
+        subgroup: str | None = None,
+    ) -> Generic:
+        """A record from an estimate and its confidence interval as reported.
+
+        For a ratio (``ratio=True``: odds, risk or hazard ratio on the natural
+        scale) the estimate is logged and the SE is (ln upper − ln lower) / (2·z);
+        see :func:`metapool.prepare.generic_from_ci`, which also does this for
+        arrays. The footnote records the conversion.
+
+        Raises
+        ------
+        InputError
+            Naming the study: e.g. a ratio's limit that is not positive (log
+            ratios or a difference need ``ratio=False``).
+        """
+        try:
+            res = generic_from_ci(estimate, lower, upper, ratio=ratio, ci_level=ci_level)
+        except InputError as exc:
+            raise InputError(f"study {study!r}: {exc}") from None
+        return cls(
+            study, float(res.estimate), float(res.se), subgroup, footnote=str(res.describe())
+        )
 
 
 Study: TypeAlias = "Dichotomous | Continuous | OMinusE | Generic"

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
 
 __all__ = [
+    "Footnotes",
     "count_text",
     "data_cells",
     "effect_text",
@@ -105,6 +106,37 @@ def data_cells(s: StudyResult) -> list[str]:
     return ["" if v is None else f"{v:.4f}" for v in (d.estimate, d.se)]
 
 
+# letters with a superscript form in Unicode and in the plots' fonts (not i, q)
+_SUPERSCRIPTS = dict(zip("abcdefghjklmnoprstuvwxyz", "ᵃᵇᶜᵈᵉᶠᵍʰʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ", strict=True))
+_LETTERS = tuple(_SUPERSCRIPTS)
+
+
+class Footnotes:
+    """Footnote letters for the studies, in the order they are shown (as RevMan does).
+
+    :meth:`label` gives a study's name with the superscript letter of its
+    record's ``footnote`` (studies with the same note share a letter);
+    :meth:`lines` the notes to list under the table or plot.
+    """
+
+    def __init__(self) -> None:
+        self._letters: dict[str, str] = {}
+
+    def label(self, s: StudyResult) -> str:
+        note = s.data.footnote
+        if note is None:
+            return s.study
+        k = len(self._letters)
+        letter = _LETTERS[k] if k < len(_LETTERS) else _LETTERS[k // 24 - 1] + _LETTERS[k % 24]
+        letter = self._letters.setdefault(note, letter)
+        return s.study + "".join(_SUPERSCRIPTS[c] for c in letter)
+
+    def lines(self) -> list[str]:
+        if not self._letters:
+            return []
+        return ["Footnotes", *(f"({letter}) {note}" for note, letter in self._letters.items())]
+
+
 def _headers(res: MetaAnalysis) -> list[str]:
     d = res.studies[0].data
     if isinstance(d, Dichotomous):
@@ -124,10 +156,12 @@ def format_analysis(res: MetaAnalysis) -> str:
     headers = ["Study or Subgroup", *_headers(res), "Weight", res.settings.label]
     rows: list[list[str] | str] = []
     n_data = len(headers) - 3
+    notes = Footnotes()
 
     def study_row(s: StudyResult, weight: float) -> list[str]:
         w = f"{weight:.1f}%" if s.estimable else ""
-        return [s.study, *data_cells(s), w, effect_text(s.estimate, s.ci_lower, s.ci_upper)]
+        effect = effect_text(s.estimate, s.ci_lower, s.ci_upper)
+        return [notes.label(s), *data_cells(s), w, effect]
 
     def total_block(part: Subgroup, label: str, share: float) -> None:
         t = part.total
@@ -191,4 +225,6 @@ def format_analysis(res: MetaAnalysis) -> str:
 
     out = [line(headers), "-" * len(line(headers))]
     out += [line(r) if isinstance(r, list) else r for r in rows]
+    if notes.lines():
+        out += ["", *notes.lines()]
     return "\n".join(out)

@@ -185,6 +185,7 @@ def record(
     values: Mapping[str, float | None],
     where: str,
     names: Mapping[str, str],
+    footnote: str | None = None,
 ) -> Study:
     """A study record from its field values (whole counts become ints).
 
@@ -196,7 +197,7 @@ def record(
         for f, v in values.items()
     }
     try:
-        return RECORDS[data_type](study=study, subgroup=subgroup, **fields)
+        return RECORDS[data_type](study=study, subgroup=subgroup, footnote=footnote, **fields)
     except InputError as exc:
         found = [f"{f} is {n}" for f, n in names.items() if f != n and f in str(exc)]
         hint = f" ({', '.join(found)})" if found else ""

@@ -8,10 +8,15 @@ library (the command line writes its CSV from it).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from metapool import prepare
+from metapool._typing import BoolArray, FloatArray
 from metapool.errors import InputError
 from metapool.io._common import FIELDS, data_type, number, record
 from metapool.records import Study
@@ -22,7 +27,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from metapool.results import MetaAnalysis, Subgroup
 
-__all__ = ["RESULT_COLUMNS", "from_dataframe", "result_rows", "result_to_dataframe"]
+__all__ = [
+    "CONVERSION_FIELDS",
+    "RESULT_COLUMNS",
+    "from_dataframe",
+    "result_rows",
+    "result_to_dataframe",
+]
+
+#: optional continuous columns a missing mean or SD is converted from, per arm
+CONVERSION_FIELDS = tuple(
+    f"{source}_{arm}"
+    for arm in ("exp", "ctrl")
+    for source in ("se", "ci_lower", "ci_upper", "median", "q1", "q3", "min", "max")
+)
 
 #: the result columns of :func:`result_rows`, after the study data fields
 RESULT_COLUMNS = (
@@ -56,9 +74,12 @@ def from_dataframe(
     *,
     study: str = "study",
     subgroup: str | None = None,
+    footnote: str | None = None,
+    mean_method: str = "Luo",
+    sd_method: str = "Shi",
     **columns: str,
 ) -> list[Study]:
-    """Study records from the rows of a DataFrame.
+    """Study records from the rows of a DataFrame, converting what trials reported.
 
     Parameters
     ----------
@@ -71,12 +92,29 @@ def from_dataframe(
         Column with the study names.
     subgroup : str, optional
         Column with the subgroup names (empty cells: no subgroup).
+    footnote : str, optional
+        Column with each study's footnote (empty cells: none).
+    mean_method, sd_method : str
+        How a mean and SD are estimated from a median (see
+        :func:`metapool.prepare.mean_sd_from_quantiles`).
     **columns : str
         Column of each record field when it is not named like the field, e.g.
         ``events_exp="deaths_aspirin"``. Fields: ``events_exp``, ``total_exp``,
         ``events_ctrl``, ``total_ctrl`` (dichotomous); ``mean_exp``, ``sd_exp``,
         ``total_exp``, ``mean_ctrl``, ``sd_ctrl``, ``total_ctrl`` (continuous);
         ``o_minus_e``, ``variance``; ``estimate``, ``se`` (generic).
+
+        Continuous data may also have, per arm (``_exp``, ``_ctrl``), the
+        optional columns ``se_*`` (SE of the mean), ``ci_lower_*`` and
+        ``ci_upper_*`` (95% CI of the mean), ``median_*``, ``q1_*``, ``q3_*``,
+        ``min_*`` and ``max_*``, used where they exist (named like that or
+        mapped here). Where a row's SD is empty it is computed from the SE
+        (:func:`~metapool.prepare.sd_from_se`), else from the CI
+        (:func:`~metapool.prepare.sd_from_ci`, t with n - 1 df), else from the
+        median with the quartiles and/or range; an empty mean from the median
+        (:func:`~metapool.prepare.mean_sd_from_quantiles`). Each converted
+        value is footnoted (after the row's own footnote), e.g. ``"control: SD
+        from SE, n = 20"``.
 
     Returns
     -------
@@ -88,8 +126,10 @@ def from_dataframe(
     Raises
     ------
     InputError
-        A column is missing (the message lists the DataFrame's columns), or a
-        cell is not a number (the message names the row, study and column).
+        A column is missing (the message lists the DataFrame's columns), a
+        cell is not a number (the message names the row, study and column), or
+        a conversion is impossible (e.g. quartiles out of order; the message
+        names the row and study).
 
     Examples
     --------
@@ -100,18 +140,33 @@ def from_dataframe(
     ...                          events_ctrl="d0", total_ctrl="n0")
     >>> studies[1]  # doctest: +NORMALIZE_WHITESPACE
     Dichotomous(study='CDP', events_exp=44, total_exp=758, events_ctrl=64,
-                total_ctrl=771, subgroup=None)
+                total_ctrl=771, subgroup=None, footnote=None)
+
+    A trial that reported medians and quartiles in the control arm:
+
+    >>> df = pd.DataFrame({"study": ["Ito 2020"], "mean_exp": [12.1], "sd_exp": [3.2],
+    ...                    "total_exp": [40], "mean_ctrl": [None], "sd_ctrl": [None],
+    ...                    "total_ctrl": [40], "median_ctrl": [12.0], "q1_ctrl": [9.0],
+    ...                    "q3_ctrl": [16.0]})
+    >>> (rec,) = from_dataframe(df, "continuous")
+    >>> round(rec.mean_ctrl, 4), round(rec.sd_ctrl, 4)
+    (12.3549, 5.3722)
+    >>> rec.footnote
+    'control: mean (Luo 2018) and SD (Wan 2014) from median and quartiles, n = 40'
     """
     pd_ = _pandas()
     dtype = _kind(kind)
     fields = FIELDS[dtype]
-    unknown = sorted(set(columns) - set(fields))
+    allowed = fields + (CONVERSION_FIELDS if dtype is DataType.CONTINUOUS else ())
+    unknown = sorted(set(columns) - set(allowed))
     if unknown:
         raise InputError(
-            f"{', '.join(unknown)}: not a field of {dtype.value} data; fields: {', '.join(fields)}"
+            f"{', '.join(unknown)}: not a field of {dtype.value} data; fields: {', '.join(allowed)}"
         )
-    mapping = {f: columns.get(f, f) for f in fields}
-    wanted = [study, *mapping.values(), *([subgroup] if subgroup is not None else [])]
+    extra = [f for f in allowed[len(fields) :] if f in columns or f in df.columns]
+    mapping = {f: columns.get(f, f) for f in (*fields, *extra)}
+    optional = [c for c in (subgroup, footnote) if c is not None]
+    wanted = [study, *mapping.values(), *optional]
     missing = [c for c in wanted if c not in df.columns]
     if missing:
         raise InputError(
@@ -125,7 +180,7 @@ def from_dataframe(
     names = {f: f"column {c!r}" for f, c in mapping.items() if f != c}
     # column by column keeps each column's type (iterrows would turn 1 into 1.0)
     cells = {c: df[c].tolist() for c in dict.fromkeys(wanted)}
-    records: list[Study] = []
+    rows: list[tuple[str, str, dict[str, float | None], str | None, list[str]]] = []
     for position, index in enumerate(df.index):
         name = cells[study][position]
         where = f"row {index!r}" if index != position else f"row {position}"
@@ -135,8 +190,100 @@ def from_dataframe(
         values = {f: _cell(cells[c][position], f, c, where, empty) for f, c in mapping.items()}
         group = None if subgroup is None else cells[subgroup][position]
         label = None if group is None or empty(group) else str(group)
-        records.append(record(dtype, str(name), label, values, where, names))
-    return records
+        note = None if footnote is None else cells[footnote][position]
+        notes = [] if note is None or empty(note) or not str(note).strip() else [str(note)]
+        rows.append((where, str(name), values, label, notes))
+    if extra:
+        _convert(rows, mean_method, sd_method)
+    return [
+        record(dtype, name, label, {f: values[f] for f in fields}, where, names,
+               "; ".join(notes) or None)
+        for where, name, values, label, notes in rows
+    ]  # fmt: skip
+
+
+_Rows = Sequence[tuple[str, str, dict[str, float | None], str | None, list[str]]]
+# "mean (Luo 2018) and SD (Wan 2014) from median and quartiles, n = 40"
+_MEAN_SD_NOTE = re.compile(r"mean \((.*?)\) and SD \((.*?)\) from (.*)")
+
+
+def _convert(rows: _Rows, mean_method: str, sd_method: str) -> None:
+    """Fill each arm's empty mean and SD from the conversion columns, footnoting each."""
+    for arm, word in (("exp", "experimental"), ("ctrl", "control")):
+        for i, (mean, sd, text) in _convert_arm(rows, arm, mean_method, sd_method).items():
+            values = rows[i][2]
+            values[f"mean_{arm}"], values[f"sd_{arm}"] = mean, sd
+            rows[i][4].append(f"{word}: {text}")
+
+
+def _convert_arm(
+    rows: _Rows, arm: str, mean_method: str, sd_method: str
+) -> dict[int, tuple[float | None, float | None, str]]:
+    """Row -> (mean, SD, note) for the rows of one arm where something was converted."""
+
+    def column(field: str) -> FloatArray:
+        return np.array([math.nan if (v := r[2].get(field)) is None else v for r in rows])
+
+    n, mean, sd = column(f"total_{arm}"), column(f"mean_{arm}"), column(f"sd_{arm}")
+    se, lower, upper = column(f"se_{arm}"), column(f"ci_lower_{arm}"), column(f"ci_upper_{arm}")
+    median, q1, q3 = column(f"median_{arm}"), column(f"q1_{arm}"), column(f"q3_{arm}")
+    lo, hi = column(f"min_{arm}"), column(f"max_{arm}")
+    known = ~np.isnan(n)
+    notes: dict[int, str] = {}
+
+    # an exact conversion first: SD from the SE, then from the CI of the mean
+    for need, fn, args in (
+        (~np.isnan(se), prepare.sd_from_se, {"se": se}),
+        (~np.isnan(lower) & ~np.isnan(upper), prepare.sd_from_ci, {"lower": lower, "upper": upper}),
+    ):
+        need &= np.isnan(sd) & known
+        if need.any():
+            res = _apply(rows, need, fn, n=n, **args)
+            sd[need] = res.sd
+            notes.update(zip(_rows(need), map(str, np.atleast_1d(res.describe())), strict=True))
+    quantiles = (~np.isnan(q1) & ~np.isnan(q3)) | (~np.isnan(lo) & ~np.isnan(hi))
+    need = (np.isnan(mean) | np.isnan(sd)) & ~np.isnan(median) & known & quantiles
+    if need.any():
+        est = _apply(
+            rows, need, prepare.mean_sd_from_quantiles, n=n, median=median, q1=q1, q3=q3,
+            minimum=lo, maximum=hi, mean_method=mean_method, sd_method=sd_method,
+        )  # fmt: skip
+        texts = np.atleast_1d(est.describe())
+        means, sds = np.atleast_1d(est.mean), np.atleast_1d(est.sd)
+        for j, i in enumerate(_rows(need)):
+            m = _MEAN_SD_NOTE.fullmatch(str(texts[j]))
+            assert m is not None  # the text mean_sd_from_quantiles writes
+            which = [what for what, a in (("mean", mean), ("SD", sd)) if math.isnan(a[i])]
+            if "mean" in which:
+                mean[i] = means[j]
+            if "SD" in which:
+                sd[i] = sds[j]
+            by = {"mean": f"mean ({m[1]})", "SD": f"SD ({m[2]})"}
+            notes[i] = f"{' and '.join(by[w] for w in which)} from {m[3]}"
+
+    def value(x: float) -> float | None:
+        return None if math.isnan(x) else float(x)
+
+    return {i: (value(mean[i]), value(sd[i]), text) for i, text in notes.items()}
+
+
+def _rows(at: BoolArray) -> list[int]:
+    return [int(i) for i in np.flatnonzero(at)]
+
+
+def _apply(rows: _Rows, at: BoolArray, fn: Callable[..., Any], **args: Any) -> Any:
+    """``fn`` on the rows ``at`` at once; a bad row's error names the row."""
+    arrays = {k: v[at] for k, v in args.items() if isinstance(v, np.ndarray)}
+    options = {k: v for k, v in args.items() if not isinstance(v, np.ndarray)}
+    try:
+        return fn(**arrays, **options)
+    except InputError:
+        for j, i in enumerate(_rows(at)):
+            try:
+                fn(**{k: a[j] for k, a in arrays.items()}, **options)
+            except InputError as exc:
+                raise InputError(f"{rows[i][0]}: {exc}") from None
+        raise  # pragma: no cover - a batch error is always some row's error
 
 
 def _cell(

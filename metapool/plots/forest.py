@@ -26,6 +26,7 @@ from metapool.plots._style import (
     text_width,
 )
 from metapool.report import (
+    Footnotes,
     data_cells,
     effect_text,
     heterogeneity_line,
@@ -86,14 +87,14 @@ class _Row:
     the empty columns to its right.
     """
 
-    kind: str  # study, heading, subtotal, total, prediction, events, footer, blank
+    kind: str  # study, heading, subtotal, total, prediction, events, footer, footnote, blank
     cells: tuple[str, ...]
     bold: bool = False
     mark: _Mark | None = None
 
     @property
     def span(self) -> bool:
-        return self.kind in ("heading", "footer")
+        return self.kind in ("heading", "footer", "footnote")
 
 
 @attrs.frozen
@@ -248,6 +249,7 @@ def _table(res: MetaAnalysis, sort: str | None, group_labels: tuple[str, str]) -
     effect = label_lines(res.settings.label)
     random = res.settings.model is Model.RANDOM
     ci = f"({res.settings.ci_level * 100:g}% CI)"
+    notes = Footnotes()
 
     def blank_data() -> list[str]:
         return [""] * n_data
@@ -266,7 +268,7 @@ def _table(res: MetaAnalysis, sort: str | None, group_labels: tuple[str, str]) -
         )
         weight = f"{s.weight:.1f}%" if s.estimable else ""
         effect_cell = effect_text(s.estimate, s.ci_lower, s.ci_upper)
-        return _Row("study", (s.study, *data_cells(s), weight, effect_cell), mark=mark)
+        return _Row("study", (notes.label(s), *data_cells(s), weight, effect_cell), mark=mark)
 
     def footer(text: str) -> _Row:
         return _Row("footer", (text,))
@@ -321,6 +323,11 @@ def _table(res: MetaAnalysis, sort: str | None, group_labels: tuple[str, str]) -
         rows.append(blank)
     rows += total_block(res, "total", f"Total {ci}", 100.0 if res.estimable else 0.0)
     rows.append(footer(subgroup_differences_line(res.subgroup_differences)))
+    if notes.lines():
+        # listed under the effect axis and its labels, which end 3.9 rows below the total
+        last_mark = max(i for i, row in enumerate(rows) if row.kind in ("total", "prediction"))
+        rows += [blank] * max(1, last_mark + 5 - len(rows))
+        rows += [_Row("footnote", (text,)) for text in notes.lines()]
 
     groups: list[tuple[str, int, int]] = []
     if per_arm:
@@ -374,12 +381,24 @@ def _layout(
     out_right = max(
         0.0, text_width(labels[1], font) + _LABEL_GAP * font - (1 - null) * panel_width, ticks[-1]
     )
-    spans = [text_width(row.cells[0], font, row.bold) for row in table.rows if row.span]
+    # footnotes sit below the graph: they need width, not room left of the panel
+    spans = [
+        text_width(row.cells[0], font, row.bold)
+        for row in table.rows
+        if row.span and row.kind != "footnote"
+    ]
+    notes = [text_width(row.cells[0], font) for row in table.rows if row.kind == "footnote"]
     x0 = max(right[-1] + gap, margin + max(spans, default=0.0) + gap + out_left)
     x1 = x0 + panel_width
     header_width = max(text_width(t, font, bold=True) for t in table.effect)
     title_width = text_width(title, _TITLE * font, bold=True) if title else 0.0
-    width = max(x1 + out_right, (x0 + x1) / 2 + header_width / 2, margin + title_width) + margin
+    width = max(
+        x1 + out_right,
+        (x0 + x1) / 2 + header_width / 2,
+        margin + title_width,
+        margin + max(notes, default=0.0),
+    )
+    width += margin
 
     top = 1.0
     title_y = top
