@@ -456,7 +456,7 @@ def _fit(
             fit = studies.fit(1.0 / (studies.vi + studies.seg.expand(t2)))
         else:
             t2, converged, fit = np.zeros(good.size), np.ones(good.size, dtype=bool), fit0
-        vb = np.linalg.inv(stack(fit.xtwx))
+        vb = stack(fit.inverse[0])
         if test != "z":
             s2w = fit.rss() / df
             if test == "adhoc":
