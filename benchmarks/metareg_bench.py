@@ -113,9 +113,7 @@ def bench_ragged(groups: int, repeat: int) -> None:
     v = rng.uniform(0.01, 0.3, size=n)
     y = 0.1 + 0.3 * x1 - 0.05 * x2 + rng.normal(size=n) * np.sqrt(v + 0.1)
     mods = {"x1": x1, "x2": x2}
-    t_ours, res = best_of(
-        lambda: metapool.metareg(y, v, mods, groups=labels, tau2="REML"), repeat
-    )
+    t_ours, res = best_of(lambda: metapool.metareg(y, v, mods, groups=labels, tau2="REML"), repeat)
     starts = np.concatenate(([0], np.cumsum(k)[:-1]))
     few = min(200, groups)
 
@@ -173,7 +171,9 @@ def bench_permutations(iterations: int, repeat: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = f"{tmp}/data.json"
         with open(path, "w", encoding="utf-8") as fh:
-            json.dump({"yi": y.tolist(), "vi": v.tolist(), "x1": x1.tolist(), "x2": x2.tolist()}, fh)
+            json.dump(
+                {"yi": y.tolist(), "vi": v.tolist(), "x1": x1.tolist(), "x2": x2.tolist()}, fh
+            )
         script = R_PERMUTEST.replace("{path}", path).replace("{iter}", str(iterations))
         out = subprocess.run(
             ["Rscript", "-e", script], capture_output=True, text=True, check=True
