@@ -19,6 +19,7 @@ from metapool._typing import BoolArray, FloatArray, IntArray
 from metapool.batch import _layout, pool_settings
 from metapool.effects import EffectSizes
 from metapool.errors import InputError
+from metapool.plots._style import label_lines
 from metapool.pooling.design import Studies, stack
 from metapool.pooling.engine import z_critical
 from metapool.pooling.segments import Segments
@@ -140,10 +141,9 @@ class MetaRegression:
             lines.append(f"Not estimable: {self.reason[g]}")
             return "\n".join(lines)
         if random:
-            lines.append(
-                f"tau^2 (residual heterogeneity) = {self.tau2[g]:.4f} (SE not computed); "
-                f"I^2 (residual) = {self.i2[g]:.2f}%; R^2 (explained) = {self.r2[g]:.2f}%"
-            )
+            lines.append(f"tau^2 (residual heterogeneity):          {self.tau2[g]:.4f}")
+            lines.append(f"I^2 (residual heterogeneity):            {self.i2[g]:.2f}%")
+            lines.append(f"R^2 (heterogeneity accounted for):       {self.r2[g]:.2f}%")
         df = int(self.qe_df[g])
         lines.append(
             f"Test for residual heterogeneity: QE(df = {df}) = {self.qe[g]:.4f}, "
@@ -391,9 +391,10 @@ def metareg_analysis(res: MetaAnalysis, moderators: Any, **options: Any) -> Meta
                 )
     out = metareg(effects, None, moderators, **options)
     settings = res.settings
-    scale = " (log scale: coefficients are log ratios)" if settings.ratio else ""
+    measure = label_lines(settings.label)[0]
+    scale = " (coefficients on the log scale)" if settings.ratio else ""
     left_out = [s.study for s in res.studies if not s.estimable]
-    header = f"{settings.label.split(',')[0]}{scale}; {int(out.k[0])} studies"
+    header = f"Meta-regression of the {measure}{scale}: {int(out.k[0])} studies"
     if left_out:
         header += f"; not estimable, left out: {', '.join(left_out)}"
     return attrs.evolve(out, header=header)

@@ -222,7 +222,7 @@ def test_analysis_method(stem_cell: Any) -> None:
                               tau2="DL")  # fmt: skip
     np.testing.assert_array_equal(mr.coef, direct.coef)
     text = str(mr)
-    assert text.startswith("Mean Difference")
+    assert text.startswith("Meta-regression of the Mean Difference: 10 studies")
     assert "QM(df = 3)" in text and "source=Umbilical cord" in text
     with pytest.raises(metapool.InputError, match="one value per study"):
         res.metareg({"year": year[:-1]})
