@@ -143,7 +143,8 @@ class MetaRegression:
         if random:
             lines.append(f"tau^2 (residual heterogeneity):          {self.tau2[g]:.4f}")
             lines.append(f"I^2 (residual heterogeneity):            {self.i2[g]:.2f}%")
-            lines.append(f"R^2 (heterogeneity accounted for):       {self.r2[g]:.2f}%")
+            if self.intercept:
+                lines.append(f"R^2 (heterogeneity accounted for):       {self.r2[g]:.2f}%")
         df = int(self.qe_df[g])
         lines.append(
             f"Test for residual heterogeneity: QE(df = {df}) = {self.qe[g]:.4f}, "
@@ -201,13 +202,17 @@ def _p(p: float) -> str:
     return "<.0001" if p < 1e-4 else f"{p:.4f}"
 
 
-def design_matrix(moderators: Any, n: int) -> tuple[tuple[str, ...], FloatArray]:
+def design_matrix(
+    moderators: Any, n: int, *, intercept: bool = True
+) -> tuple[tuple[str, ...], FloatArray]:
     """Moderator names and the (n, m) design without its intercept column.
 
     ``moderators`` maps names to per-study values, or is an (n × m) array
     (names ``x1``..``xm``) or a 1-D array (``x1``). Numeric values are used as
     they are; strings (and booleans) are categorical: one 0/1 column per level
     but the first in sorted order (the reference), named ``"name=level"``.
+    Without an intercept the first categorical moderator keeps every level
+    (as R's model formulae ``~ factor - 1``).
 
     Examples
     --------
@@ -254,7 +259,8 @@ def design_matrix(moderators: Any, n: int) -> tuple[tuple[str, ...], FloatArray]
             levels, codes = np.unique(col, return_inverse=True)
         except TypeError as exc:
             raise InputError(f"moderator {name!r}: levels must be sortable ({exc})") from None
-        for j in range(1, levels.size):
+        first = 0 if not intercept and not any("=" in nm for nm in names) else 1
+        for j in range(first, levels.size):
             names.append(f"{name}={levels[j]}")
             columns.append((codes.reshape(-1) == j).astype(np.float64))
     return tuple(names), np.column_stack(columns)
@@ -296,7 +302,9 @@ def metareg(
         ``test="knha"``); ``"adhoc"`` never scales it below 1 (``test="adhoc"``).
     ci_level : float
     intercept : bool
-        Only True: the model has an intercept.
+        Whether the model has an intercept. Without one, the moderators'
+        columns must add up to a constant (every level of a factor, as
+        ``mods = ~ factor - 1`` in metafor); QM then tests all coefficients.
     permutations : int or "exact", optional
         Permutation tests (Higgins and Thompson 2004) of each coefficient and
         of the omnibus test, permuting the moderators' rows within each group:
@@ -330,36 +338,34 @@ def metareg(
     """
     settings = pool_settings(model, tau2, ci_level, False, False, "Q")
     test = _test(hksj)
-    if intercept is not True:
-        raise InputError("intercept=False is not supported: drop one level of a factor instead")
     if isinstance(yi, EffectSizes):
-        names, x = design_matrix(moderators, yi.yi.size)
+        names, x = design_matrix(moderators, yi.yi.size, intercept=intercept)
         x = x[yi.estimable]
     else:
         n = np.asarray(yi).reshape(-1).size if np.asarray(yi).ndim == 1 else -1
         if n < 0:
             raise InputError("metareg takes flat yi and vi, with groups for several analyses")
-        names, x = design_matrix(moderators, n)
+        names, x = design_matrix(moderators, n, intercept=intercept)
+    z, basis = (x, None) if intercept else _through_intercept(x)
     y, v, seg, labels = _layout(yi, vi, groups)
     order = _sorted(seg)
     if order is not None:  # studies by group, so that sums run over contiguous runs
-        y, v, x = y[order], v[order], x[order]
+        y, v, x, z = y[order], v[order], x[order], z[order]
         seg = Segments.of_sizes(seg.counts)
     random = settings.model is Model.RANDOM
-    fit = _fit(y, v, x, seg, random=random, method=settings.tau2, test=test, level=ci_level)
+    options: dict[str, Any] = dict(random=random, method=settings.tau2, test=test, basis=basis)
+    fit = _fit(y, v, z, seg, level=ci_level, **options)
     extra: dict[str, Any] = {}
     if permutations is not None:
-        extra = _permutation_test(
-            y, v, x, seg, fit, permutations, seed, random=random, method=settings.tau2, test=test
-        )
+        extra = _permutation_test(y, v, z, seg, fit, permutations, seed, **options)
     return MetaRegression(
-        names=("intercept", *names),
+        names=("intercept", *names) if intercept else names,
         groups=labels,
         model=settings.model.value,
         method=settings.tau2,
         hksj=hksj,
         ci_level=settings.ci_level,
-        intercept=True,
+        intercept=bool(intercept),
         yi=y,
         vi=v,
         x=x,
@@ -400,6 +406,27 @@ def metareg_analysis(res: MetaAnalysis, moderators: Any, **options: Any) -> Meta
     return attrs.evolve(out, header=header)
 
 
+def _through_intercept(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """A model without intercept as one with: columns Z = [1, X without column j] and T.
+
+    Where X c = 1 with c_j ≠ 0, X and Z span the same space, so the fit, τ²
+    and every test are the same; the coefficients are β = Tγ of Z's γ.
+    """
+    c = np.linalg.lstsq(x, np.ones(x.shape[0]), rcond=None)[0]
+    if np.abs(x @ c - 1).max() > 1e-9:
+        raise InputError(
+            "intercept=False needs moderators whose columns add up to a constant, such as "
+            "every level of a factor; a regression through the origin is not supported"
+        )
+    j = int(np.argmax(np.abs(c)))
+    rest = [i for i in range(x.shape[1]) if i != j]
+    # X_j = (1 - Σ_{l≠j} c_l X_l)/c_j, so β_j = c_j γ₀ and β_l = γ_l + c_l γ₀
+    basis = np.zeros((x.shape[1], x.shape[1]))
+    basis[:, 0] = c
+    basis[rest, np.arange(1, x.shape[1])] = 1.0
+    return x[:, rest], basis
+
+
 def _test(hksj: Any) -> str:
     if hksj is False or hksj is True:
         return "knha" if hksj else "z"
@@ -424,11 +451,16 @@ def _fit(
     method: str,
     test: str,
     level: float,
+    basis: FloatArray | None = None,
     r2: bool = True,
 ) -> dict[str, Any]:
-    """Every group's meta-regression; studies sorted by group."""
-    n, m = seg.n, x.shape[1]
-    p = m + 1
+    """Every group's meta-regression; studies sorted by group.
+
+    The model is an intercept and the columns of ``x``; ``basis`` (for a
+    model without intercept) maps its coefficients to those reported.
+    """
+    n, p = seg.n, x.shape[1] + 1
+    m = p - 1 if basis is None else p  # coefficients QM tests
     k = seg.counts.astype(np.float64)
     reason = np.full(n, "", dtype=object)
     ok = _full_rank(x, seg)
@@ -466,13 +498,15 @@ def _fit(
         # back to the moderators' own scale: b0 = b0c - Σ bⱼ cⱼ
         t = np.eye(p)
         t[0, 1:] = -centre
+        if basis is not None:
+            t = basis @ t
         coef = np.stack(fit.coef, axis=1) @ t.T
         vb = t @ vb @ t.T
         se = np.sqrt(np.einsum("gii->gi", vb))
         z = coef / se
-        slopes = coef[:, 1:]
-        solved = np.linalg.solve(vb[:, 1:, 1:], slopes[..., None])[..., 0]
-        qm = np.einsum("gi,gi->g", slopes, solved)
+        tested = coef[:, p - m :]
+        solved = np.linalg.solve(vb[:, p - m :, p - m :], tested[..., None])[..., 0]
+        qm = np.einsum("gi,gi->g", tested, solved)
         if test == "z":
             p_value = 2 * special.ndtr(-np.abs(z))
             crit: Any = z_critical(level)
@@ -485,6 +519,7 @@ def _fit(
         trace_p = base.xtwx[0] - fit0.trace(base.xtw2x)
         # metafor: from τ² and the typical variance (k - p)/tr(P); from QE for fixed effect
         i2 = 100 * t2 / (df / trace_p + t2) if random else np.maximum(0.0, 100 * (qe - df) / qe)
+        r2 = r2 and basis is None  # metafor: no R² without an intercept
         r2_v = _r2(studies, t2, qe, df, random=random, method=method) if r2 else np.nan
     values = dict(
         coef=coef,
@@ -576,6 +611,7 @@ def _permutation_test(
     random: bool,
     method: str,
     test: str,
+    basis: FloatArray | None,
 ) -> dict[str, Any]:
     """P-values from refitting with the moderators' rows permuted within each group.
 
@@ -619,6 +655,7 @@ def _permutation_test(
         method=method,
         test=test,
         level=0.95,
+        basis=basis,
         r2=False,
     )
     z = res["z"].reshape(n_perm, seg.n, -1)

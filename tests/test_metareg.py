@@ -191,6 +191,20 @@ def test_exact_when_permutations_exceed_the_distinct_orders() -> None:
         metapool.metareg(np.arange(12.0), np.ones(12), {"d": np.arange(12.0)}, permutations="exact")
 
 
+def test_without_intercept_every_level_of_the_first_factor() -> None:
+    y, v = [0.1, 0.3, 0.2, 0.5, 0.4, 0.6], [0.01, 0.02, 0.02, 0.03, 0.01, 0.02]
+    arm = ["a", "a", "b", "b", "c", "c"]
+    cell = metapool.metareg(y, v, {"arm": arm}, tau2="DL", intercept=False)
+    ref = metapool.metareg(y, v, {"arm": arm}, tau2="DL")
+    assert cell.names == ("arm=a", "arm=b", "arm=c") and not cell.intercept
+    # the same model: the level means are the intercept plus each difference
+    np.testing.assert_allclose(cell.coef[0], ref.coef[0, 0] + np.r_[0, ref.coef[0, 1:]])
+    np.testing.assert_allclose(cell.tau2, ref.tau2)
+    np.testing.assert_allclose(cell.qe, ref.qe)
+    assert cell.qm_df[0] == 3 and np.isnan(cell.r2[0])
+    assert "Test of all coefficients: QM(df = 3)" in str(cell)
+
+
 def test_fixed_effect_and_hksj() -> None:
     data = ragged(4, groups=2)
     fe = metapool.metareg(**data, model="fixed")

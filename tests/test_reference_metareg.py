@@ -29,6 +29,7 @@ def run(case: dict[str, Any], method: str, test: str, **extra: Any) -> metapool.
         model="fixed" if method == "FE" else "random",
         tau2="DL" if method == "FE" else method,
         hksj=HKSJ[test],
+        intercept=case.get("intercept", True),
         **extra,
     )
 

@@ -36,7 +36,7 @@ class BubbleLine:
 
 
 def _select(res: MetaRegression, moderator: str | None, group: Any) -> tuple[int, int]:
-    names = res.names[1:]
+    names = res.names[1:] if res.intercept else res.names
     if moderator is None:
         if len(names) != 1:
             raise InputError(f"name the moderator to plot, one of {list(names)}")
@@ -76,8 +76,9 @@ def bubble_line(
     j, g = _select(res, moderator, group)
     x = res.x[res.study_group == g]
     grid = np.linspace(x[:, j].min(), x[:, j].max(), points)
-    design = np.tile(np.concatenate(([1.0], x.mean(axis=0))), (points, 1))
-    design[:, j + 1] = grid
+    at = x.mean(axis=0)
+    design = np.tile(np.concatenate(([1.0], at)) if res.intercept else at, (points, 1))
+    design[:, j + res.intercept] = grid
     fit = design @ res.coef[g]
     se = np.sqrt(np.einsum("ni,ij,nj->n", design, res.vcov[g], design))
     if res.hksj:
@@ -128,7 +129,7 @@ def bubble(
     ax.plot(line.x, line.fit, color="black", lw=1.2, label="Fitted")
     # circle areas proportional to the weights; the largest about 400 pt²
     ax.scatter(x, y, s=400 * w / w.max(), facecolor="0.6", edgecolor="black", lw=0.6, zorder=3)
-    ax.set_xlabel(res.names[j + 1])
+    ax.set_xlabel(res.names[j + res.intercept])
     ax.set_ylabel(ylabel)
     ax.legend(frameon=False, loc="best")
     title = "Bubble plot"

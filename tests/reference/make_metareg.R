@@ -46,6 +46,10 @@ CASES <- list(
   list(name = "bcg_alloc", yi = bcg$yi, vi = bcg$vi, mods = list(alloc = as.character(bcg$alloc))),
   list(name = "bcg_ablat_alloc", yi = bcg$yi, vi = bcg$vi,
        mods = list(ablat = bcg$ablat, alloc = as.character(bcg$alloc))),
+  list(name = "bcg_alloc_no_intercept", yi = bcg$yi, vi = bcg$vi, intercept = FALSE,
+       mods = list(alloc = as.character(bcg$alloc))),
+  list(name = "bcg_alloc_ablat_no_intercept", yi = bcg$yi, vi = bcg$vi, intercept = FALSE,
+       mods = list(alloc = as.character(bcg$alloc), ablat = bcg$ablat)),
   list(name = "raudenbush1985_weeks", yi = rau$yi, vi = rau$vi, mods = list(weeks = rau$weeks)),
   list(name = "molloy2014_quality_age", yi = mol$yi, vi = mol$vi,
        mods = list(quality = mol$quality, meanage = mol$meanage)),
@@ -53,24 +57,31 @@ CASES <- list(
        mods = list(x1 = syn$x1, x2 = syn$x2))
 )
 
-design <- function(mods) {
+## dummy coding against the first level in sorted order; without an intercept the
+## first factor keeps every level (as ~ factor - 1)
+design <- function(mods, intercept = TRUE) {
   cols <- list()
+  full <- !intercept
   for (nm in names(mods)) {
     v <- mods[[nm]]
     if (is.character(v)) {
       lv <- sort(unique(v))
-      for (l in lv[-1]) cols[[paste0(nm, "=", l)]] <- as.numeric(v == l)
+      keep <- if (full) lv else lv[-1]
+      full <- FALSE
+      for (l in keep) cols[[paste0(nm, "=", l)]] <- as.numeric(v == l)
     } else cols[[nm]] <- as.numeric(v)
   }
   do.call(cbind, cols)
 }
 
-fit_one <- function(yi, vi, X, method, test) {
-  p <- ncol(X) + 1
+fit_one <- function(yi, vi, X, method, test, intercept = TRUE) {
+  Xf <- if (intercept) cbind(1, X) else X
+  p <- ncol(Xf)
   k <- length(yi)
-  full <- qr(cbind(1, X))$rank == p
+  full <- qr(Xf)$rank == p
   if (k <= p || !full) return(list(k = k, estimable = FALSE))
-  res <- rma(yi, vi, mods = X, method = method, test = test, control = CONTROL)
+  res <- rma(yi, vi, mods = X, intercept = intercept, method = method, test = test,
+             control = CONTROL)
   list(k = k, estimable = TRUE, coef = arr(as.numeric(res$beta)), se = arr(res$se),
        zval = arr(res$zval), pval = arr(res$pval), ci_lb = arr(res$ci.lb), ci_ub = arr(res$ci.ub),
        tau2 = res$tau2, QE = res$QE, QEp = res$QEp, QM = res$QM, QMp = res$QMp,
@@ -80,19 +91,21 @@ fit_one <- function(yi, vi, X, method, test) {
 
 out_cases <- list()
 for (case in CASES) {
-  X <- design(case$mods)
+  intercept <- if (is.null(case$intercept)) TRUE else case$intercept
+  X <- design(case$mods, intercept)
   groups <- if (is.null(case$groups)) rep("all", length(case$yi)) else case$groups
   labels <- sort(unique(groups))
   fits <- list()
   for (method in METHODS) for (test in TESTS) {
     per_group <- lapply(labels, function(g) {
       i <- groups == g
-      fit_one(as.numeric(case$yi[i]), case$vi[i], X[i, , drop = FALSE], method, test)
+      fit_one(as.numeric(case$yi[i]), case$vi[i], X[i, , drop = FALSE], method, test, intercept)
     })
     fits[[length(fits) + 1]] <- list(method = method, test = test, groups = per_group)
   }
   out_cases[[length(out_cases) + 1]] <- list(
-    name = case$name, yi = arr(as.numeric(case$yi)), vi = arr(as.numeric(case$vi)),
+    name = case$name, intercept = intercept, yi = arr(as.numeric(case$yi)),
+    vi = arr(as.numeric(case$vi)),
     groups = if (is.null(case$groups)) NULL else arr(case$groups),
     moderators = lapply(case$mods, arr), labels = arr(labels), fits = fits)
 }
