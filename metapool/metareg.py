@@ -38,6 +38,8 @@ EXACT_LIMIT = 1_000_000
 RANK_TOL = 1e-12
 #: metafor's permutest compares statistics with this absolute tolerance (sqrt(eps))
 PERM_TOL = math.sqrt(np.finfo(float).eps)
+#: studies per batch of permuted meta-regressions
+PERM_BLOCK = 2_000_000
 
 
 @attrs.frozen(repr=False, slots=False)
@@ -630,47 +632,59 @@ def _permutation_test(
     elif isinstance(permutations, (int, np.integer)) and not isinstance(permutations, bool):
         if permutations < 2:
             raise InputError(f"permutations must be at least 2, got {permutations}")
-        exact = bool((exact_count <= permutations).all())
+        # as permutest: all distinct orders when they are no more than asked for
+        exact = seg.n == 1 and bool(exact_count[0] <= permutations)
     else:
         raise InputError(f"permutations must be a number or 'exact', got {permutations!r}")
     if seg.n != 1 and exact:
         raise InputError("exact permutation tests are for one meta-regression at a time")
     if exact:
-        rows = _exact_rows(x)
+        all_rows = _exact_rows(x)
+        n_perm = all_rows.shape[0]
     else:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        count = int(permutations)
-        # random keys sorted within each group give every group its own permutation
-        keys = rng.random((count - 1, y.size)) + seg.codes
-        rows = np.vstack([np.arange(y.size), np.argsort(keys, axis=1, kind="stable")])
-    n_perm = rows.shape[0]
-    # permutation r of group g is virtual group r·n + g: the studies repeat in blocks
-    big = Segments.of_sizes(np.tile(seg.counts, n_perm))
-    res = _fit(
-        np.tile(y, n_perm),
-        np.tile(v, n_perm),
-        x[rows.reshape(-1)],
-        big,
-        random=random,
-        method=method,
-        test=test,
-        level=0.95,
-        basis=basis,
-        r2=False,
-    )
-    z = res["z"].reshape(n_perm, seg.n, -1)
-    qm = res["qm"].reshape(n_perm, seg.n)
-    if not exact:  # the observed statistics as they were reported
-        z[0], qm[0] = fit["z"], fit["qm"]
-    with np.errstate(invalid="ignore"):
-        hits = np.abs(z) >= np.abs(fit["z"]) - PERM_TOL
-        hits_qm = qm >= fit["qm"] - PERM_TOL
-        valid = ~np.isnan(z)
-        p = np.where(valid, hits, 0).sum(axis=0) / valid.sum(axis=0)
-        valid_qm = ~np.isnan(qm)
-        p_qm = np.where(valid_qm, hits_qm, 0).sum(axis=0) / valid_qm.sum(axis=0)
-    p = np.where(fit["estimable"][:, None], np.minimum(p, 1.0), np.nan)
-    p_qm = np.where(fit["estimable"], p_qm, np.nan)
+        n_perm = int(permutations)
+    hits = np.zeros(fit["z"].shape)
+    hits_qm = np.zeros(seg.n)
+    valid = np.zeros(fit["z"].shape)
+    valid_qm = np.zeros(seg.n)
+    # blocks of permutations keep the batch to about PERM_BLOCK studies at a time
+    block = max(1, PERM_BLOCK // max(y.size, 1))
+    for first in range(0, n_perm, block):
+        count = min(block, n_perm - first)
+        if exact:
+            rows = all_rows[first : first + count]
+        else:
+            # random keys sorted within each group give every group its own order
+            keys = rng.random((count, y.size)) + seg.codes
+            rows = np.argsort(keys, axis=1, kind="stable")
+            if first == 0:  # the observed order counts as one permutation
+                rows[0] = np.arange(y.size)
+        # permutation r of group g is virtual group r·n + g: the studies repeat in blocks
+        res = _fit(
+            np.tile(y, count),
+            np.tile(v, count),
+            x[rows.reshape(-1)],
+            Segments.of_sizes(np.tile(seg.counts, count)),
+            random=random,
+            method=method,
+            test=test,
+            level=0.95,
+            basis=basis,
+            r2=False,
+        )
+        z = res["z"].reshape(count, seg.n, -1)
+        qm = res["qm"].reshape(count, seg.n)
+        if first == 0 and not exact:  # the observed statistics as they were reported
+            z[0], qm[0] = fit["z"], fit["qm"]
+        with np.errstate(invalid="ignore"):
+            hits += (np.abs(z) >= np.abs(fit["z"]) - PERM_TOL).sum(axis=0)
+            hits_qm += (qm >= fit["qm"] - PERM_TOL).sum(axis=0)
+        valid += (~np.isnan(z)).sum(axis=0)
+        valid_qm += (~np.isnan(qm)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(fit["estimable"][:, None], np.minimum(hits / valid, 1.0), np.nan)
+        p_qm = np.where(fit["estimable"], hits_qm / valid_qm, np.nan)
     return {"permutation_p": p, "permutation_qm_p": p_qm, "permutations": n_perm, "exact": exact}
 
 

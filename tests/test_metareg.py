@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from typing import Any
 
@@ -189,6 +190,20 @@ def test_exact_when_permutations_exceed_the_distinct_orders() -> None:
     np.testing.assert_allclose(res.permutation_p * 10, np.round(res.permutation_p * 10))
     with pytest.raises(metapool.InputError, match="exact"):
         metapool.metareg(np.arange(12.0), np.ones(12), {"d": np.arange(12.0)}, permutations="exact")
+
+
+def test_permutations_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    y, v = [0.1, 0.3, 0.2, 0.5, 0.4, 0.7], [0.01, 0.02, 0.02, 0.03, 0.01, 0.02]
+    mods = {"d": [1.0, 2, 3, 4, 5, 6]}
+    whole = metapool.metareg(y, v, mods, tau2="REML", permutations="exact")
+    # the module, not the function of the same name that the package exports
+    module = importlib.import_module("metapool.metareg")
+    monkeypatch.setattr(module, "PERM_BLOCK", 25)  # 4 permutations a block
+    blocks = metapool.metareg(y, v, mods, tau2="REML", permutations="exact")
+    assert whole.permutations == blocks.permutations == 720
+    assert whole.permutation_p is not None and blocks.permutation_p is not None
+    np.testing.assert_array_equal(whole.permutation_p, blocks.permutation_p)
+    np.testing.assert_array_equal(whole.permutation_qm_p, blocks.permutation_qm_p)
 
 
 def test_without_intercept_every_level_of_the_first_factor() -> None:
