@@ -192,6 +192,21 @@ def test_exact_when_permutations_exceed_the_distinct_orders() -> None:
         metapool.metareg(np.arange(12.0), np.ones(12), {"d": np.arange(12.0)}, permutations="exact")
 
 
+def test_random_permutations_approach_the_exact_test() -> None:
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.uniform(10, 55, 7), rng.integers(1948, 1981, 7).astype(float)
+    v = rng.uniform(0.005, 0.4, 7)
+    y = -0.02 * x1 + rng.normal(size=7) * np.sqrt(v + 0.05)
+    mods = {"x1": x1, "x2": x2}
+    exact = metapool.metareg(y, v, mods, permutations="exact")
+    sampled = metapool.metareg(y, v, mods, permutations=4000, seed=0)
+    assert exact.exact and exact.permutations == 5040 and not sampled.exact
+    assert exact.permutation_p is not None and sampled.permutation_p is not None
+    p = exact.permutation_p
+    se = np.sqrt(p * (1 - p) / 4000)
+    assert (np.abs(sampled.permutation_p - p) < 4 * se + 1e-3).all()
+
+
 def test_permutations_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     y, v = [0.1, 0.3, 0.2, 0.5, 0.4, 0.7], [0.01, 0.02, 0.02, 0.03, 0.01, 0.02]
     mods = {"d": [1.0, 2, 3, 4, 5, 6]}
