@@ -356,6 +356,8 @@ def metareg(
         seg = Segments.of_sizes(seg.counts)
     random = settings.model is Model.RANDOM
     options: dict[str, Any] = dict(random=random, method=settings.tau2, test=test, basis=basis)
+    # every group in one call; groups are independent, so a future ``workers=`` can
+    # hand contiguous runs of them to threads here
     fit = _fit(y, v, z, seg, level=ci_level, **options)
     extra: dict[str, Any] = {}
     if permutations is not None:

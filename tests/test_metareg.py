@@ -272,6 +272,22 @@ def test_analysis_method(stem_cell: Any) -> None:
         res.metareg({"year": year[:-1]})
 
 
+def test_analysis_with_a_study_not_estimable() -> None:
+    trials = [*metapool.examples.aspirin(), metapool.Dichotomous("Zero", 0, 50, 0, 50)]
+    res = metapool.analyse(trials, measure="OR", method="IV", model="random")
+    dose = [1.0, 2, 3, 1, 2, 3, 1, 9]  # the last belongs to the study left out
+    mr = res.metareg({"dose": dose}, tau2="DL")
+    assert mr.k[0] == 7
+    direct = metapool.metareg(res.effects.yi[:7], res.effects.vi[:7], {"dose": dose[:7]},
+                              tau2="DL")  # fmt: skip
+    np.testing.assert_allclose(mr.coef, direct.coef, rtol=1e-14)
+    header = str(mr).splitlines()[0]
+    assert header == (
+        "Meta-regression of the Odds Ratio (coefficients on the log scale): 7 studies; "
+        "not estimable, left out: Zero"
+    )
+
+
 def test_subgroup_model_with_common_tau2(stem_cell: Any) -> None:
     """A categorical moderator: the subgroup means under a common τ² (fixed: RevMan's)."""
     res, source, _ = stem_cell
