@@ -209,8 +209,8 @@ def design_matrix(
 ) -> tuple[tuple[str, ...], FloatArray]:
     """Moderator names and the (n, m) design without its intercept column.
 
-    ``moderators`` maps names to per-study values, or is an (n × m) array
-    (names ``x1``..``xm``) or a 1-D array (``x1``). Numeric values are used as
+    ``moderators`` maps names to per-study values, or is a data frame, an
+    (n × m) array (names ``x1``..``xm``) or a 1-D array (``x1``). Numeric values are used as
     they are; strings (and booleans) are categorical: one 0/1 column per level
     but the first in sorted order (the reference), named ``"name=level"``.
     Without an intercept the first categorical moderator keeps every level
@@ -226,6 +226,8 @@ def design_matrix(
     """
     if isinstance(moderators, Mapping):
         items = list(moderators.items())
+    elif hasattr(moderators, "columns"):  # a data frame: its columns by name
+        items = [(str(c), np.asarray(moderators[c])) for c in moderators.columns]
     else:
         arr = np.asarray(moderators)
         if arr.ndim == 1:
@@ -291,7 +293,7 @@ def metareg(
         an :class:`~metapool.EffectSizes` (then ``vi=None``; its non-estimable
         studies are left out, as in :func:`metapool.pool`).
     moderators : mapping or array_like
-        Name -> one value per study (strings are dummy-coded, see
+        Name -> one value per study, or a data frame (strings are dummy-coded, see
         :func:`design_matrix`), or an (n × m) array named ``x1``..``xm``.
     groups : array_like, optional
         Each study's analysis label, as in :func:`metapool.pool`.

@@ -143,6 +143,11 @@ def test_categorical_coding() -> None:
     np.testing.assert_array_equal(x[:, :2], [[0, 1], [0, 0], [1, 0], [0, 0]])
     names, _ = design_matrix(np.ones((4, 2)), 4)
     assert names == ("x1", "x2")
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"arm": ["c", "a", "b", "a"], "n": [1, 2, 3, 4]})
+    names, y = design_matrix(frame, 4)
+    assert names == ("arm=b", "arm=c", "n")
+    np.testing.assert_array_equal(y, x)
 
 
 @pytest.mark.parametrize(
