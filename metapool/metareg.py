@@ -597,7 +597,7 @@ def _r2(
         return np.where(tau2_0 > 0, np.maximum(0.0, 100 * (tau2_0 - tau2) / tau2_0), 0.0)
     # the adjusted R² of the weighted least-squares regression (metafor's lm())
     q0 = fit0.rss()
-    k = df + (studies.p - 1) + 1
+    k = studies.seg.counts
     adj = 1 - (qe / df) / (q0 / (k - 1))
     return np.where(q0 > 0, np.maximum(0.0, 100 * adj), 0.0)
 
