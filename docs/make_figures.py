@@ -25,7 +25,7 @@ DPI = 150
 
 
 def main() -> None:
-    """Write the forest, funnel, Baujat and L'Abbé plots of the user guide."""
+    """Write the forest, funnel, Baujat, L'Abbé and bubble plots of the user guide."""
     STATIC.mkdir(exist_ok=True)
     aspirin = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
     stem_cells = metapool.analyse(
@@ -41,6 +41,9 @@ def main() -> None:
         "funnel_aspirin.png": aspirin.funnel(trimfill=aspirin.trimfill()),
         "baujat_stem_cells.png": baujat(stem_cells),
         "labbe_aspirin.png": labbe(aspirin),
+        "bubble_stem_cells.png": stem_cells.metareg(
+            {"year": [int(s.study.split()[-1]) for s in stem_cells.studies]}
+        ).bubble("year", ylabel="SMD"),
     }
     for name, fig in figures.items():
         fig.savefig(STATIC / name, dpi=DPI, facecolor="white")

@@ -19,6 +19,7 @@ from metapool.io import (
     read_revman_csv,
     read_rm5,
 )
+from metapool.metareg import MetaRegression, metareg
 from metapool.records import Continuous, Dichotomous, Generic, OMinusE
 from metapool.results import MetaAnalysis
 from metapool.vocabulary import TAU2_METHODS
@@ -32,6 +33,7 @@ __all__ = [
     "Generic",
     "InputError",
     "MetaAnalysis",
+    "MetaRegression",
     "MetapoolWarning",
     "OMinusE",
     "PoolResult",
@@ -39,6 +41,7 @@ __all__ = [
     "effect_sizes",
     "examples",
     "from_dataframe",
+    "metareg",
     "pool",
     "prepare",
     "read_datapackage",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from metapool.diagnostics.bias import RankTest, RegressionTest, TrimFill
     from metapool.diagnostics.sensitivity import Influence, Sequence
     from metapool.effects import EffectSizes
+    from metapool.metareg import MetaRegression
 
 __all__ = [
     "ArmTotals",
@@ -215,6 +216,18 @@ class MetaAnalysis(Subgroup):
         from metapool.diagnostics.bias import trimfill
 
         return trimfill(self, estimator=estimator, side=side)
+
+    def metareg(self, moderators: Mapping[str, Any], **options: Any) -> MetaRegression:
+        """Meta-regression of the studies' effects on ``moderators`` (metafor's ``rma(mods=)``).
+
+        ``moderators`` maps names to one value per study, in the order of the
+        studies given to :func:`metapool.analyse`; strings are categorical
+        (dummy-coded against the first level in sorted order, named
+        ``"name=level"``). Options are :func:`metapool.metareg`'s.
+        """
+        from metapool.metareg import metareg_analysis
+
+        return metareg_analysis(self, moderators, **options)
 
     def forest(self, **kwargs: Any) -> Any:
         """RevMan-style forest plot (matplotlib Figure); needs ``metapool[plot]``."""

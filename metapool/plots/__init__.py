@@ -1,13 +1,25 @@
 """Plots of a meta-analysis (matplotlib, the optional ``metapool[plot]`` extra).
 
-Every function takes the result of :func:`metapool.analyse` and returns a
-matplotlib Figure; matplotlib is imported only when a plot is drawn.
+Every function takes the result of :func:`metapool.analyse` (the bubble plot
+that of :func:`metapool.metareg`) and returns a matplotlib Figure; matplotlib
+is imported only when a plot is drawn.
 """
 
 from __future__ import annotations
 
 from metapool.plots.baujat import BaujatPoints, baujat, baujat_points, labbe
+from metapool.plots.bubble import BubbleLine, bubble, bubble_line
 from metapool.plots.forest import forest
 from metapool.plots.funnel import funnel
 
-__all__ = ["BaujatPoints", "baujat", "baujat_points", "forest", "funnel", "labbe"]
+__all__ = [
+    "BaujatPoints",
+    "BubbleLine",
+    "baujat",
+    "baujat_points",
+    "bubble",
+    "bubble_line",
+    "forest",
+    "funnel",
+    "labbe",
+]

@@ -1,8 +1,8 @@
 """Between-study variance τ² (spec §5): every estimator, for all groups at once.
 
 Definitions follow metafor's ``rma.uni``, for the intercept-only model of a
-meta-analysis and for a meta-regression on one moderator (trim-and-fill's
-choice of side); :mod:`metapool.pooling.design` fits either. The iterative
+meta-analysis and for meta-regressions (trim-and-fill's choice of side,
+:func:`metapool.metareg`); :mod:`metapool.pooling.design` fits them all. The iterative
 estimators update every unfinished group in one array operation and keep a
 per-group convergence flag instead of looping over groups.
 """
@@ -148,7 +148,14 @@ def _maximise_likelihood(base: Within, *, reml: bool) -> Tau2:
     studies = base.studies
     seg, yi = studies.seg, studies.yi
     n = seg.n
-    spread = np.where(base.k > studies.p, (seg.max(yi) - seg.min(yi)) ** 2, 0.0)
+    if studies.p == 1:
+        spread = np.where(base.k > 1, (seg.max(yi) - seg.min(yi)) ** 2, 0.0)
+    else:
+        # the score is negative beyond RSS/(k - p) + max vᵢ (RSS of the unweighted fit):
+        # y'PPy <= RSS/(min vᵢ + τ²)² and tr(P) >= (k - p)/(max vᵢ + τ²)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bound = studies.fit(np.ones_like(yi)).rss() / (base.k - studies.p)
+        spread = np.where(base.k > studies.p, bound + seg.max(studies.vi), 0.0)
     grid = np.concatenate(([0.0], np.geomspace(1e-6, 1.0, GRID), [4.0]))
     # τ² = 0 is a maximum where the likelihood falls from it; every other one lies
     # between a grid point where it rises and the next where it falls: collect those
