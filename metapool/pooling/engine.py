@@ -189,14 +189,6 @@ def pool_segments(
         bounds = _q_profile(base, ci_level) if tau2_ci else None
         study_weights = 100 * w_star / seg.expand(seg.sum(w_star)) if weights else None
         typical = typical_variance(k, sw, sw2)
-        if unit is not None:
-            theta = centre + scale * theta
-            square = scale * scale
-            var, t2, typical = var * square, t2 * square, typical * square
-            if var_hksj is not None:
-                var_hksj = var_hksj * square
-            if bounds is not None:
-                bounds = (bounds[0] * square, bounds[1] * square)
     return finish(
         k=k,
         theta=theta,
@@ -214,6 +206,7 @@ def pool_segments(
         tau2_bounds=bounds,
         weights=study_weights,
         groups=groups,
+        unit=unit,
     )
 
 
@@ -275,12 +268,16 @@ def finish(
     tau2_bounds: tuple[FloatArray, FloatArray] | None = None,
     weights: FloatArray | None = None,
     groups: Any = None,
+    unit: tuple[FloatArray, FloatArray] | None = None,
 ) -> PoolResult:
     """Intervals, tests and heterogeneity statistics from per-group sums.
 
     ``var`` is the (Wald) variance of the pooled estimate and ``var_hksj``
     the HKSJ one when ``hksj`` (see :func:`hksj_variance`); ``typical`` is the
-    typical within-study variance (:func:`typical_variance`). Every engine (in
+    typical within-study variance (:func:`typical_variance`). With ``unit``,
+    a per-group (centre, scale), the estimate, variances and τ² are those of
+    (y - centre) / scale, converted back here (square roots before scaling, so
+    that an SE stays exact when its square would underflow). Every engine (in
     memory, Dask) ends here, so these formulas and rules exist once:
 
     - ``hksj="adhoc"`` never lets the HKSJ variance fall below ``var`` (Knapp
@@ -309,7 +306,21 @@ def finish(
                     )
                     var_hksj = np.where(degenerate, var, var_hksj)
             var = np.where(multi, var_hksj, var)
-        se = np.sqrt(var)
+        # intervals of the mean: its variance, plus τ² for the prediction interval
+        root_var = np.sqrt(var)
+        root_pi = np.sqrt(tau2 + var) if prediction else None
+        ratio_bounds = None if tau2_bounds is None else tuple(b / typical for b in tau2_bounds)
+        i2_t_ratio = tau2 / typical
+        if unit is not None:
+            centre, scale = unit
+            theta = centre + scale * theta
+            root_var = scale * root_var
+            root_pi = None if root_pi is None else scale * root_pi
+            square = scale * scale
+            tau2 = square * tau2
+            if tau2_bounds is not None:
+                tau2_bounds = (square * tau2_bounds[0], square * tau2_bounds[1])
+        se = root_var
         z = theta / se
         if t_test is None:
             crit: Any = z_critical(ci_level)
@@ -323,7 +334,7 @@ def finish(
         # Higgins-Thompson from Q (RevMan 5.4), and from τ² (metafor, RevMan Web)
         h2_q = q / df
         i2_q = np.maximum(0.0, 100 * (1 - df / q))  # 0 when q == 0 (-inf)
-        h2_t = (tau2 + typical) / typical
+        h2_t = i2_t_ratio + 1
         i2_t = 100 * (1 - 1 / h2_t)
         not_applicable = ~multi
         if not_applicable.any():
@@ -334,17 +345,18 @@ def finish(
         extra: dict[str, FloatArray | None] = {}
         if prediction:
             t = special.stdtrit(k - 2, 0.5 + ci_level / 2)
-            half = np.where(random & (k >= 3), t, np.nan) * np.sqrt(tau2 + var)
+            half = np.where(random & (k >= 3), t, np.nan) * root_pi
             extra.update(pi_lower=theta - half, pi_upper=theta + half)
-        if tau2_bounds is not None:
+        if tau2_bounds is not None and ratio_bounds is not None:
             lo, hi = (np.where(multi, b, np.nan) for b in tau2_bounds)
+            lo_ratio, hi_ratio = (np.where(multi, b, np.nan) for b in ratio_bounds)
             extra.update(
                 tau2_ci_lower=lo,
                 tau2_ci_upper=hi,
-                i2_ci_lower=100 * lo / (lo + typical),
-                i2_ci_upper=100 * hi / (hi + typical),
-                h2_ci_lower=lo / typical + 1,
-                h2_ci_upper=hi / typical + 1,
+                i2_ci_lower=100 * lo_ratio / (lo_ratio + 1),
+                i2_ci_upper=100 * hi_ratio / (hi_ratio + 1),
+                h2_ci_lower=lo_ratio + 1,
+                h2_ci_upper=hi_ratio + 1,
             )
         nan_if_empty = _blank(empty)
         return PoolResult(
