@@ -285,4 +285,5 @@ def _resolve(
     )
 
 
-_resolve_cached = functools.lru_cache(maxsize=256)(_resolve)
+# typed: 1 and True hash alike, but only True is a valid boolean option
+_resolve_cached = functools.lru_cache(maxsize=256, typed=True)(_resolve)
