@@ -146,3 +146,45 @@ def test_extreme_variances_and_estimates() -> None:
     assert math.isclose(huge.se[0], math.sqrt(0.5), rel_tol=1e-15)
     assert huge.q[0] == 0 and huge.tau2[0] == 0
     assert np.isfinite([huge.z[0], huge.ci_lower[0], huge.ci_upper[0]]).all()
+
+
+def worst_by_estimator(n: int, seed: int = 1) -> dict[str, tuple[float, str]]:
+    """Largest deviation (and its field) of each estimator over ``n`` random batches.
+
+    Run as ``python tests/test_scale.py [n]`` to print them.
+    """
+    rng = np.random.default_rng(seed)
+    worst: dict[str, tuple[float, str]] = {}
+    for _ in range(n):
+        sizes = rng.integers(1, 8, rng.integers(1, 4))
+        m = int(sizes.sum())
+        data = (
+            rng.uniform(-2, 2, m),
+            rng.uniform(0.02, 2, m),
+            np.repeat(np.arange(sizes.size), sizes),
+        )
+        c = 10.0 ** int(rng.integers(-150, 151))
+        for name in ("fixed", *metapool.TAU2_METHODS):
+            options: dict[str, Any] = {
+                "hksj": [False, True, "adhoc"][rng.integers(3)],
+                "tau2_ci": bool(rng.integers(2)),
+                "ci_level": [0.9, 0.95, 0.99][rng.integers(3)],
+            }
+            if name == "fixed":
+                options["model"] = "fixed"
+            else:
+                options.update(model="random", tau2=name, prediction=bool(rng.integers(2)))
+            field, d = max(deviations(data, options, c).items(), key=lambda kv: kv[1])
+            key = name + (" with tau2_ci" if options["tau2_ci"] else "")
+            if d >= worst.get(key, (0.0, ""))[0]:
+                worst[key] = (d, field)
+    return worst
+
+
+if __name__ == "__main__":
+    import sys
+
+    for key, (d, field) in sorted(
+        worst_by_estimator(int(sys.argv[1]) if sys.argv[1:] else 500).items()
+    ):
+        print(f"{key:18s} {d:.2e}  ({field})")
