@@ -14,6 +14,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -146,6 +147,9 @@ def test_extreme_variances_and_estimates() -> None:
     assert math.isclose(huge.se[0], math.sqrt(0.5), rel_tol=1e-15)
     assert huge.q[0] == 0 and huge.tau2[0] == 0
     assert np.isfinite([huge.z[0], huge.ci_lower[0], huge.ci_upper[0]]).all()
+    # a spread of 2e308 cannot be represented: said, not returned as inf or NaN
+    with pytest.raises(metapool.InputError, match=r"group 'b'.*out of floating-point range"):
+        metapool.pool([0.1, 0.2, 1e308, -1e308], [1.0] * 4, ["a", "a", "b", "b"])
 
 
 def worst_by_estimator(n: int, seed: int = 1) -> dict[str, tuple[float, str]]:
