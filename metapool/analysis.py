@@ -66,7 +66,7 @@ def analyse(
     *,
     ratio: bool | None = None,
     tau2: str = "DL",
-    hksj: bool = False,
+    hksj: bool | str = False,
     prediction: bool = False,
     i2: str = "Q",
     tau2_ci: bool = False,
@@ -96,8 +96,9 @@ def analyse(
     tau2, hksj, prediction, i2, tau2_ci
         Beyond RevMan 5.4: τ² estimator (``"DL"``, ``"REML"``, ``"ML"``,
         ``"PM"``, ``"EB"``, ``"HE"``, ``"SJ"``, ``"HS"``), Hartung-Knapp-
-        Sidik-Jonkman CI, prediction interval, I² from ``"Q"`` or ``"tau2"``,
-        Q-profile CI for τ² and I². :data:`REVMAN_WEB` bundles RevMan Web's.
+        Sidik-Jonkman CI (True, or ``"adhoc"``: as :func:`metapool.pool`),
+        prediction interval, I² from ``"Q"`` or ``"tau2"``, Q-profile CI for
+        τ² and I². :data:`REVMAN_WEB` bundles RevMan Web's.
 
     Returns
     -------
@@ -163,7 +164,7 @@ def pool_rows(
     cells: Cells | None = None,
     corrected: Cells | None = None,
     inverse_variance: bool = False,
-    hksj: bool | None = None,
+    hksj: bool | str | None = None,
     weights: bool = False,
     tau2_ci: bool = False,
 ) -> PoolResult:

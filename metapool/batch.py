@@ -23,7 +23,7 @@ def pool(
     model: str = "random",
     tau2: str = "DL",
     ci_level: float = 0.95,
-    hksj: bool = False,
+    hksj: bool | str = False,
     prediction: bool = False,
     *,
     tau2_ci: bool = False,
@@ -47,8 +47,13 @@ def pool(
     tau2 : str
         τ² estimator: DL, REML, ML, PM, EB, HE, SJ or HS (metafor's definitions).
     ci_level : float
-    hksj : bool
-        Hartung-Knapp-Sidik-Jonkman CI and test (t with k-1 df).
+    hksj : bool or "adhoc"
+        Hartung-Knapp-Sidik-Jonkman CI and test (t with k-1 df). ``"adhoc"``
+        keeps its variance from falling below the Wald one (Knapp and Hartung
+        2003; metafor's ``test="adhoc"``). Plain ``True`` applies that rule
+        only where the HKSJ variance is 0 (identical estimates), with a
+        :class:`~metapool.MetapoolWarning`. An analysis of one study reports
+        the study's own z-based result, as RevMan does.
     prediction : bool
         Prediction interval θ ± t(k-2)·sqrt(τ² + SE²) (random effects, k >= 3).
     tau2_ci : bool
@@ -74,7 +79,7 @@ def pool(
     """
     settings = pool_settings(model, tau2, ci_level, hksj, prediction, i2)
     y, v, seg, labels = _layout(yi, vi, groups)
-    return pool_segments(
+    res = pool_segments(
         y,
         v,
         seg,
@@ -87,10 +92,12 @@ def pool(
         i2=settings.i2,
         groups=labels,
     )
+    _check_range(res, y, v, seg)
+    return res
 
 
 def pool_settings(
-    model: str, tau2: str, ci_level: float, hksj: bool, prediction: bool, i2: str
+    model: str, tau2: str, ci_level: float, hksj: bool | str, prediction: bool, i2: str
 ) -> Settings:
     """:func:`pool`'s options, checked (as :mod:`metapool.dask` checks them too)."""
     return resolve(
@@ -156,7 +163,9 @@ def _layout(yi: Any, vi: Any, groups: Any) -> tuple[FloatArray, FloatArray, Segm
 
 def _check(y: FloatArray, v: FloatArray, seg: Segments, labels: Any) -> None:
     # reductions first: they allocate nothing; the slow search runs only on failure
-    if y.size == 0 or (np.isfinite(np.add.reduce(y)) and v.min() > 0 and np.isfinite(v.max())):
+    if y.size == 0 or (
+        np.isfinite(y.max()) and np.isfinite(y.min()) and v.min() > 0 and np.isfinite(v.max())
+    ):
         return
     codes = seg.codes
     for name, arr, bad in (
@@ -175,3 +184,25 @@ def _check(y: FloatArray, v: FloatArray, seg: Segments, labels: Any) -> None:
                 f"study {i} (group {label!r}): {name} = {arr[i]} {what}"
                 + (f" ({int(bad.sum()) - 1} more)" if bad.sum() > 1 else "")
             )
+
+
+def _check_range(res: PoolResult, y: FloatArray, v: FloatArray, seg: Segments) -> None:
+    """Finite data whose pooled result overflows are out of floating-point range."""
+    fields = ("estimate", "se", "ci_lower", "ci_upper", "z", "q", "tau2")
+    present = res.k > 0
+    bad = np.zeros(res.k.size, dtype=bool)
+    for name in fields:
+        bad |= present & ~np.isfinite(getattr(res, name))
+    if not bad.any():
+        return
+    g = int(np.flatnonzero(bad)[0])
+    label = res.groups[g]
+    label = label.item() if isinstance(label, np.generic) else label
+    mine = seg.codes == g
+    which = [name for name in fields if not np.isfinite(getattr(res, name)[g])]
+    raise InputError(
+        f"group {label!r}: the data are out of floating-point range (yi from "
+        f"{y[mine].min():g} to {y[mine].max():g}, vi from {v[mine].min():g} to "
+        f"{v[mine].max():g}): {', '.join(which)} would overflow"
+        + (f" ({int(bad.sum()) - 1} more groups)" if bad.sum() > 1 else "")
+    )

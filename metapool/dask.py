@@ -53,7 +53,7 @@ from metapool.batch import pool_settings
 from metapool.effects import EffectSizes, NotEstimable
 from metapool.effects import effect_sizes as effect_sizes_in_memory
 from metapool.errors import InputError
-from metapool.pooling.engine import PoolResult, finish
+from metapool.pooling.engine import PoolResult, finish, hksj_variance, typical_variance
 from metapool.pooling.segments import Segments, factorize
 from metapool.pooling.tau2 import tau2_from_sums
 from metapool.vocabulary import Model
@@ -81,7 +81,7 @@ def pool(
     model: str = "random",
     tau2: str = "DL",
     ci_level: float = 0.95,
-    hksj: bool = False,
+    hksj: bool | str = False,
     prediction: bool = False,
     tau2_ci: bool = False,
     i2: str = "Q",
@@ -308,7 +308,7 @@ class _Options:
     random: bool
     tau2: str
     ci_level: float
-    hksj: bool
+    hksj: bool | str
     prediction: bool
     tau2_ci: bool
     i2: str
@@ -713,24 +713,23 @@ def _finish_sums(
     sw_model = weights["sw"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         theta = weights["swy"].to_numpy() / sw_model
-        if options.hksj:
-            # Σw(y - θ)² / ((k - 1) Σw) with the model's weights (Q itself at τ² = 0)
-            q_model = q if pooled is None else weights["q_hksj"].to_numpy()
-            var = q_model / ((k - 1) * sw_model)
-        else:
-            var = 1.0 / sw_model
+        var = 1.0 / sw_model
+    var_hksj = None
+    if options.hksj:  # Σw(y - θ)² with the model's weights (Q itself at τ² = 0)
+        q_model = q if pooled is None else weights["q_hksj"].to_numpy()
+        var_hksj = hksj_variance(q_model, k, sw_model)
     result = finish(
         k=k,
         theta=theta,
         var=var,
         q=q,
-        sw=sw,
-        sw2=sw2,
+        typical=typical_variance(k, sw, sw2),
         tau2=_per_group(tau2, "tau2", index),
         converged=np.ones(k.size, dtype=bool),
         random=options.random,
         ci_level=options.ci_level,
         hksj=options.hksj,
+        var_hksj=var_hksj,
         prediction=options.prediction,
         i2=options.i2,
         groups=index,

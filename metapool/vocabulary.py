@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Any
 
 import attrs
+import numpy as np
 
 from metapool.errors import InputError
 
@@ -101,7 +102,8 @@ class Settings:
     tau2
         τ² estimator for the random-effects model (``"DL"`` in RevMan 5.4).
     hksj
-        Hartung-Knapp-Sidik-Jonkman confidence interval for the mean.
+        Hartung-Knapp-Sidik-Jonkman confidence interval for the mean: False,
+        True, or ``"adhoc"`` (its variance never below the Wald one).
     prediction
         Compute a prediction interval (random effects, k >= 3).
     i2
@@ -118,7 +120,7 @@ class Settings:
     ci_level: float = 0.95
     study_ci_level: float = 0.95
     tau2: str = "DL"
-    hksj: bool = False
+    hksj: bool | str = False
     prediction: bool = False
     i2: str = "Q"
     swap_events: bool = False
@@ -154,6 +156,14 @@ def _level(name: str, value: object) -> float:
     if not 0 < level < 1:
         raise InputError(f"{name} must be between 0 and 1 (e.g. 0.95), got {value!r}")
     return level
+
+
+def _hksj(value: object) -> bool | str:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() == "adhoc":
+        return "adhoc"
+    raise InputError(f"hksj must be True, False or 'adhoc', got {value!r}")
 
 
 def _choice(
@@ -193,7 +203,7 @@ def _resolve(
     ci_level: float = 0.95,
     study_ci_level: float | None = None,
     tau2: str = "DL",
-    hksj: bool = False,
+    hksj: bool | str = False,
     prediction: bool = False,
     i2: str = "Q",
     swap_events: bool = False,
@@ -268,11 +278,12 @@ def _resolve(
         ci_level=ci,
         study_ci_level=study_ci,
         tau2=tau2_v,
-        hksj=bool(hksj),
+        hksj=_hksj(hksj),
         prediction=bool(prediction),
         i2=i2_v,
         swap_events=bool(swap_events),
     )
 
 
-_resolve_cached = functools.lru_cache(maxsize=256)(_resolve)
+# typed: 1 and True hash alike, but only True is a valid boolean option
+_resolve_cached = functools.lru_cache(maxsize=256, typed=True)(_resolve)

@@ -185,6 +185,18 @@ def test_other_column_names(client: Client) -> None:
     assert got.index.name == "analysis"
 
 
+def test_hksj_adhoc_by_sums_and_by_shuffle(client: Client) -> None:
+    """The ad hoc rule is the engine's: the same on summed and on shuffled groups."""
+    df = studies(seed=11)
+    plain = metapool.pool(df["yi"], df["vi"], df["group"], tau2="HE", hksj=True)
+    adhoc = metapool.pool(df["yi"], df["vi"], df["group"], tau2="HE", hksj="adhoc")
+    assert (adhoc.se > plain.se).any() and (adhoc.se >= plain.se).all()
+    for options in ({"tau2": "HE", "hksj": "adhoc"}, {"tau2": "PM", "hksj": "adhoc"}):
+        lazy = mdask.pool(shuffled(df), **options)
+        assert shuffles(lazy) == (options["tau2"] == "PM")
+        assert_matches(lazy.compute(), df, options)
+
+
 def test_q_stays_accurate_when_large_means_would_cancel(client: Client) -> None:
     """One-pass Σwy² - (Σwy)²/Σw loses every digit here; summing about θ keeps Q."""
     rng = np.random.default_rng(5)

@@ -8,6 +8,9 @@ flat study arrays (see :mod:`metapool.pooling.segments`).
 from __future__ import annotations
 
 import functools
+import sys
+import warnings
+from types import FrameType
 from typing import Any
 
 import attrs
@@ -15,12 +18,20 @@ import numpy as np
 from scipy import special
 
 from metapool._typing import BoolArray, FloatArray
+from metapool.errors import MetapoolWarning
 from metapool.pooling.design import Studies
 from metapool.pooling.mantel_haenszel import FixedEffect
 from metapool.pooling.segments import Segments
 from metapool.pooling.tau2 import Within, estimate_tau2, generalised_q_root
 
-__all__ = ["PoolResult", "finish", "pool_segments", "z_critical"]
+__all__ = [
+    "PoolResult",
+    "finish",
+    "hksj_variance",
+    "pool_segments",
+    "typical_variance",
+    "z_critical",
+]
 
 
 def z_critical(level: float) -> float:
@@ -41,7 +52,8 @@ class PoolResult:
     the analysis asked for ``i2="tau2"``; ``i2_tau2`` and ``h2_tau2`` are always
     the values from τ² and the typical within-study variance (metafor's ``I2``
     and ``H2``). With ``hksj``, ``z`` is the t statistic on k - 1 df and
-    ``p_value`` its P-value. Interval fields are None unless requested.
+    ``p_value`` its P-value, except in a group of one study, which reports
+    the study's own z test. Interval fields are None unless requested.
     """
 
     estimate: FloatArray
@@ -93,7 +105,7 @@ def pool_segments(
     random: bool,
     tau2: str = "DL",
     ci_level: float = 0.95,
-    hksj: bool = False,
+    hksj: bool | str = False,
     prediction: bool = False,
     tau2_ci: bool = False,
     i2: str = "Q",
@@ -112,8 +124,10 @@ def pool_segments(
     random
         Random-effects (True) or fixed-effect model.
     tau2, hksj, prediction, tau2_ci, i2
-        τ² estimator; Hartung-Knapp-Sidik-Jonkman CI; prediction interval;
-        Q-profile CI for τ² (and I², H²); I² from ``"Q"`` or from ``"tau2"``.
+        τ² estimator; Hartung-Knapp-Sidik-Jonkman CI (True, or ``"adhoc"`` for
+        Knapp and Hartung's variance that is never below the Wald one);
+        prediction interval; Q-profile CI for τ² (and I², H²); I² from ``"Q"``
+        or from ``"tau2"``.
     fixed
         A fixed-effect estimate that replaces the inverse-variance one and
         centres Q (Mantel-Haenszel, as RevMan computes Q).
@@ -123,8 +137,18 @@ def pool_segments(
         The groups' labels, kept on the result.
     """
     k = seg.counts.astype(np.float64)
+    unit = _units(yi, vi, seg, k)
+    if unit is not None:  # pooled in each group's own units, then converted back
+        centre, scale = unit
+        with np.errstate(over="ignore", invalid="ignore"):
+            yi = (yi - seg.expand(centre)) / seg.expand(scale)
+        vi = vi / seg.expand(scale * scale)
+        if fixed is not None:
+            fixed = FixedEffect(
+                (fixed.estimate - centre) / scale, fixed.variance / (scale * scale), fixed.weights
+            )
     w = 1.0 / vi
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         fit = Studies(yi, vi, seg).fit(w)
         sw, sw2 = fit.xtwx[0], fit.xtw2x[0]
         q_method = None  # None: the inverse-variance fit's own Q
@@ -154,30 +178,76 @@ def pool_segments(
             converged = np.ones(seg.n, dtype=bool)
             w_star = fixed.weights if fixed is not None else 1.0 / vi
             theta, var = theta_f, var_f
+        var_hksj = None
         if hksj:
             r = yi - seg.expand(theta)
             wk = 1.0 / (vi + seg.expand(t2))
-            var = seg.sum(wk * r * r) / ((k - 1) * seg.sum(wk))
+            q_hksj = seg.sum(wk * r * r)
+            # identical estimates have no spread, whatever the rounding of θ
+            q_hksj[seg.max(yi) == seg.min(yi)] = 0.0
+            var_hksj = hksj_variance(q_hksj, k, seg.sum(wk))
         bounds = _q_profile(base, ci_level) if tau2_ci else None
         study_weights = 100 * w_star / seg.expand(seg.sum(w_star)) if weights else None
+        typical = typical_variance(k, sw, sw2)
     return finish(
         k=k,
         theta=theta,
         var=var,
         q=q,
-        sw=sw,
-        sw2=sw2,
+        typical=typical,
         tau2=t2,
         converged=converged,
         random=random,
         ci_level=ci_level,
         hksj=hksj,
+        var_hksj=var_hksj,
         prediction=prediction,
         i2=i2,
         tau2_bounds=bounds,
         weights=study_weights,
         groups=groups,
+        unit=unit,
     )
+
+
+#: data whose estimates and variances all lie within this bound (and variances
+#: above its inverse) are pooled as given: weights, their squares and cubes stay
+#: far from overflow and underflow. Other data are pooled in each group's units.
+_SAFE = 1e50
+
+
+def _units(
+    yi: FloatArray, vi: FloatArray, seg: Segments, k: FloatArray
+) -> tuple[FloatArray, FloatArray] | None:
+    """Each group's centre and scale, or None when the data need none.
+
+    The scale is a power of two s with s² <= min vᵢ < 4s², so dividing by it
+    is exact and the groups' results are those of the same data in other
+    units; the centre (the mid-range of the estimates) keeps huge estimates
+    from overflowing the weighted sums.
+    """
+    if not yi.size or (
+        vi.min() >= 1 / _SAFE and vi.max() <= _SAFE and max(-yi.min(), yi.max()) <= _SAFE
+    ):
+        return None
+    present = k > 0
+    smallest = np.where(present, seg.min(vi), 1.0)
+    exponent = np.frexp(smallest)[1]
+    scale = np.ldexp(1.0, (exponent - 1) // 2)
+    centre = np.where(present, 0.5 * seg.max(yi) + 0.5 * seg.min(yi), 0.0)
+    return centre, scale
+
+
+def typical_variance(k: FloatArray, sw: FloatArray, sw2: FloatArray) -> FloatArray:
+    """Higgins-Thompson typical within-study variance (k - 1) Σw / ((Σw)² - Σw²)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (k - 1) * sw / (sw * sw - sw2)
+
+
+def hksj_variance(q: FloatArray, k: FloatArray, sw: FloatArray) -> FloatArray:
+    """Hartung-Knapp-Sidik-Jonkman variance Σwᵢ(yᵢ - θ)² / ((k - 1) Σwᵢ), from its sums."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return q / ((k - 1) * sw)
 
 
 def finish(
@@ -186,38 +256,85 @@ def finish(
     theta: FloatArray,
     var: FloatArray,
     q: FloatArray,
-    sw: FloatArray,
-    sw2: FloatArray,
+    typical: FloatArray,
     tau2: FloatArray,
     converged: BoolArray,
     random: bool,
     ci_level: float,
-    hksj: bool,
+    hksj: bool | str,
     prediction: bool,
     i2: str,
+    var_hksj: FloatArray | None = None,
     tau2_bounds: tuple[FloatArray, FloatArray] | None = None,
     weights: FloatArray | None = None,
     groups: Any = None,
+    unit: tuple[FloatArray, FloatArray] | None = None,
 ) -> PoolResult:
     """Intervals, tests and heterogeneity statistics from per-group sums.
 
-    ``var`` is the variance of the pooled estimate (the HKSJ one when ``hksj``);
-    ``sw`` and ``sw2`` are Σ1/vᵢ and Σ1/vᵢ². Every engine (in memory, Dask)
-    ends here, so these formulas exist once.
+    ``var`` is the (Wald) variance of the pooled estimate and ``var_hksj``
+    the HKSJ one when ``hksj`` (see :func:`hksj_variance`); ``typical`` is the
+    typical within-study variance (:func:`typical_variance`). With ``unit``,
+    a per-group (centre, scale), the estimate, variances and τ² are those of
+    (y - centre) / scale, converted back here (square roots before scaling, so
+    that an SE stays exact when its square would underflow). Every engine (in
+    memory, Dask) ends here, so these formulas and rules exist once:
+
+    - ``hksj="adhoc"`` never lets the HKSJ variance fall below ``var`` (Knapp
+      and Hartung 2003); plain HKSJ does so only where the HKSJ variance is 0
+      (identical estimates), with a :class:`~metapool.MetapoolWarning`;
+    - a group of one study reports that study's own result (a z test), as
+      RevMan does, with or without HKSJ.
     """
     df = k - 1
     empty = k == 0
     multi = k >= 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        crit = special.stdtrit(df, 0.5 + ci_level / 2) if hksj else z_critical(ci_level)
-        se = np.sqrt(var)
+    _warn_unconverged(converged)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        t_test = multi if hksj else None
+        if hksj:
+            assert var_hksj is not None
+            if hksj == "adhoc":
+                var_hksj = np.maximum(var_hksj, var)
+            else:
+                degenerate = multi & (var_hksj == 0)
+                if degenerate.any():
+                    _warn(
+                        f"the HKSJ variance is 0 (identical estimates) in "
+                        f"{_count(degenerate)}: the ad hoc rule (never below the Wald "
+                        "variance) was used there"
+                    )
+                    var_hksj = np.where(degenerate, var, var_hksj)
+            var = np.where(multi, var_hksj, var)
+        # intervals of the mean: its variance, plus τ² for the prediction interval
+        root_var = np.sqrt(var)
+        root_pi = np.sqrt(tau2 + var) if prediction else None
+        ratio_bounds = None if tau2_bounds is None else tuple(b / typical for b in tau2_bounds)
+        i2_t_ratio = tau2 / typical
+        if unit is not None:
+            centre, scale = unit
+            theta = centre + scale * theta
+            root_var = scale * root_var
+            root_pi = None if root_pi is None else scale * root_pi
+            square = scale * scale
+            tau2 = square * tau2
+            if tau2_bounds is not None:
+                tau2_bounds = (square * tau2_bounds[0], square * tau2_bounds[1])
+        se = root_var
         z = theta / se
-        p = 2 * (special.stdtr(df, -np.abs(z)) if hksj else special.ndtr(-np.abs(z)))
-        typical = df * sw / (sw * sw - sw2)  # Higgins-Thompson typical within-study variance
+        if t_test is None:
+            crit: Any = z_critical(ci_level)
+            p = 2 * special.ndtr(-np.abs(z))
+        else:
+            crit = np.where(t_test, special.stdtrit(df, 0.5 + ci_level / 2), z_critical(ci_level))
+            p = 2 * special.stdtr(df, -np.abs(z))
+            single = k == 1
+            if single.any():
+                p = np.where(single, 2 * special.ndtr(-np.abs(z)), p)
         # Higgins-Thompson from Q (RevMan 5.4), and from τ² (metafor, RevMan Web)
         h2_q = q / df
         i2_q = np.maximum(0.0, 100 * (1 - df / q))  # 0 when q == 0 (-inf)
-        h2_t = (tau2 + typical) / typical
+        h2_t = i2_t_ratio + 1
         i2_t = 100 * (1 - 1 / h2_t)
         not_applicable = ~multi
         if not_applicable.any():
@@ -228,39 +345,64 @@ def finish(
         extra: dict[str, FloatArray | None] = {}
         if prediction:
             t = special.stdtrit(k - 2, 0.5 + ci_level / 2)
-            half = np.where(random & (k >= 3), t, np.nan) * np.sqrt(tau2 + var)
+            half = np.where(random & (k >= 3), t, np.nan) * root_pi
             extra.update(pi_lower=theta - half, pi_upper=theta + half)
-        if tau2_bounds is not None:
+        if tau2_bounds is not None and ratio_bounds is not None:
             lo, hi = (np.where(multi, b, np.nan) for b in tau2_bounds)
+            lo_ratio, hi_ratio = (np.where(multi, b, np.nan) for b in ratio_bounds)
             extra.update(
                 tau2_ci_lower=lo,
                 tau2_ci_upper=hi,
-                i2_ci_lower=100 * lo / (lo + typical),
-                i2_ci_upper=100 * hi / (hi + typical),
-                h2_ci_lower=lo / typical + 1,
-                h2_ci_upper=hi / typical + 1,
+                i2_ci_lower=100 * lo_ratio / (lo_ratio + 1),
+                i2_ci_upper=100 * hi_ratio / (hi_ratio + 1),
+                h2_ci_lower=lo_ratio + 1,
+                h2_ci_upper=hi_ratio + 1,
             )
-    nan_if_empty = _blank(empty)
-    return PoolResult(
-        estimate=nan_if_empty(theta),
-        se=nan_if_empty(se),
-        ci_lower=nan_if_empty(theta - crit * se),
-        ci_upper=nan_if_empty(theta + crit * se),
-        z=nan_if_empty(z),
-        p_value=nan_if_empty(p),
-        q=q if multi.all() else np.where(multi, q, np.where(empty, np.nan, 0.0)),
-        df=nan_if_empty(df),
-        i2=i2_v,
-        h2=h2_v,
-        i2_tau2=i2_t,
-        h2_tau2=h2_t,
-        tau2=nan_if_empty(tau2),
-        k=k,
-        converged=converged,
-        weights=weights,
-        groups=groups,
-        **{key: nan_if_empty(value) for key, value in extra.items()},
-    )
+        nan_if_empty = _blank(empty)
+        return PoolResult(
+            estimate=nan_if_empty(theta),
+            se=nan_if_empty(se),
+            ci_lower=nan_if_empty(theta - crit * se),
+            ci_upper=nan_if_empty(theta + crit * se),
+            z=nan_if_empty(z),
+            p_value=nan_if_empty(p),
+            q=q if multi.all() else np.where(multi, q, np.where(empty, np.nan, 0.0)),
+            df=nan_if_empty(df),
+            i2=i2_v,
+            h2=h2_v,
+            i2_tau2=i2_t,
+            h2_tau2=h2_t,
+            tau2=nan_if_empty(tau2),
+            k=k,
+            converged=converged,
+            weights=weights,
+            groups=groups,
+            **{key: nan_if_empty(value) for key, value in extra.items()},
+        )
+
+
+def _count(mask: BoolArray) -> str:
+    """ "the analysis", or "3 of 10 analyses"."""
+    return "the analysis" if mask.size == 1 else f"{int(mask.sum())} of {mask.size} analyses"
+
+
+def _warn_unconverged(converged: BoolArray) -> None:
+    if not converged.all():
+        _warn(
+            f"the iterative τ² estimator did not converge in {_count(~converged)} "
+            "(converged is False there; τ² is the last iterate)"
+        )
+
+
+def _warn(message: str) -> None:
+    """A :class:`~metapool.MetapoolWarning` pointing at the first caller outside metapool."""
+    frame: FrameType | None = sys._getframe(1)
+    level = 2  # stacklevel 2 is the caller of this function
+    while frame is not None and (
+        (name := frame.f_globals.get("__name__", "")) == "metapool" or name.startswith("metapool.")
+    ):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, MetapoolWarning, stacklevel=level)
 
 
 def _blank(empty: BoolArray) -> Any:

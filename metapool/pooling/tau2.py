@@ -19,7 +19,8 @@ from metapool.pooling.design import Fit, Moments, Studies, trace
 
 __all__ = ["Tau2", "Within", "estimate_tau2", "generalised_q_root", "tau2_from_sums"]
 
-#: convergence tolerance on τ² (relative to max(1, τ²)) and iteration cap
+#: convergence tolerance on τ² (relative to max(v, τ²), v a group's typical
+#: within-study variance, so that it does not depend on the data's units) and iteration cap
 TOL = 1e-12
 MAXITER = 200
 #: grid points (besides 0) on which the likelihood is searched for its global maximum
@@ -187,7 +188,8 @@ def _maximise_likelihood(base: Within, *, reml: bool) -> Tau2:
     # which compacts them as groups finish
     start = np.where(better_hi, hi, lo)
     everyone = np.ones(group.size, bool)
-    found = _bracketed_newton(studies.replicate(group), start, lo, hi, everyone, step)
+    unit = _typical_variance(base)[group]
+    found = _bracketed_newton(studies.replicate(group), start, lo, hi, everyone, step, unit)
     ll_found, _ = _likelihood_step(studies.replicate(group), found.tau2, reml=reml, what="ll")
     # best candidate per group, starting from τ² = 0 where that is a maximum
     best_ll = np.where(zero_rises & (spread > 0), -np.inf, ll_zero)
@@ -210,19 +212,23 @@ def _bracketed_newton(
     hi: FloatArray,
     active: BoolArray,
     step: Callable[[Studies, FloatArray, IntArray], FloatArray],
+    unit: FloatArray,
 ) -> Tau2:
     """Find, per group, the point in [lo, hi] where ``step`` changes sign.
 
     ``step`` proposes a Newton-type step whose sign says on which side the
     solution lies; steps that leave the shrinking bracket are replaced by
-    bisection, so every group converges. Finished groups drop out of the
-    arrays (they are compacted away), so late iterations touch few studies.
+    bisection, so every group converges. A group has converged when the step
+    or the bracket is below ``TOL`` times the larger of τ² and ``unit`` (its
+    typical within-study variance): the same digits in any units. Finished
+    groups drop out of the arrays (they are compacted away), so late
+    iterations touch few studies.
     """
     converged = ~active
     iterations = np.zeros(tau2.size)
     idx = np.flatnonzero(active)
     studies = studies.subset(idx)
-    t, a, b = tau2[idx], lo[idx], hi[idx]
+    t, a, b, u = tau2[idx], lo[idx], hi[idx], unit[idx]
     for _ in range(MAXITER):
         if idx.size == 0:
             break
@@ -231,7 +237,7 @@ def _bracketed_newton(
         b = np.where(s <= 0, t, b)
         newton = t + s
         new = np.where((newton > a) & (newton < b), newton, 0.5 * (a + b))
-        scale = TOL * np.maximum(1.0, t)
+        scale = TOL * np.maximum(u, t)
         finished = (np.abs(new - t) <= scale) | (b - a <= scale)
         iterations[idx] += 1
         t = new
@@ -239,9 +245,15 @@ def _bracketed_newton(
         converged[idx[finished]] = True
         if finished.any():
             keep = ~finished
-            idx, t, a, b = idx[keep], t[keep], a[keep], b[keep]
+            idx, t, a, b, u = idx[keep], t[keep], a[keep], b[keep], u[keep]
             studies = studies.subset(np.flatnonzero(keep))
     return Tau2(tau2, converged, iterations)
+
+
+def _typical_variance(base: Within) -> FloatArray:
+    """k / Σ(1/vᵢ) per group: the scale against which τ² converges."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return base.k / base.xtwx[0]
 
 
 def _likelihood_step(
@@ -313,5 +325,6 @@ def generalised_q_root(base: Within, target: FloatArray) -> Tau2:
             q, dq = generalised_q(s, t)
             return (q - target[idx]) / -dq
 
-        res = _bracketed_newton(studies, np.zeros(seg.n), np.zeros(seg.n), hi, active, step)
+        unit = _typical_variance(base)
+        res = _bracketed_newton(studies, np.zeros(seg.n), np.zeros(seg.n), hi, active, step, unit)
     return attrs.evolve(res, tau2=np.where(np.isfinite(res.tau2), res.tau2, 0.0))

@@ -23,7 +23,7 @@
 ##   and checked against trimfill()'s own numbers where the two coincide (z test).
 ## * at a cumulative step with k = 1 heterogeneity does not apply: q = 0 and p_q, i2, h2
 ##   are null (metafor reports Q = 0, p = 1, I2 = 0); under HKSJ (t with k - 1 = 0 df)
-##   se, z, p and the CI are null too (metafor falls back to z).
+##   the step reports the study's own z-based result, as metafor does.
 ## * ML and REML take the global maximum of the likelihood. A case in which metafor's
 ##   Fisher scoring stops at a local maximum (the tau^2 = 0 boundary) in one of its
 ##   re-fits is left out and listed under "notes".
@@ -126,7 +126,7 @@ trimfill_one <- function(r, estimator, yi, vi, method, test, level) {
        k_total = f$k, filled_yi = arr(fy), filled_vi = arr(fv))
 }
 
-table_steps <- function(x, fixed, labels, step_k, knha = FALSE) {
+table_steps <- function(x, fixed, labels, step_k) {
   lapply(seq_along(x$estimate), function(i) {
     s <- list(study = labels[i], estimate = x$estimate[i], se = x$se[i], ci_lower = x$ci.lb[i],
               ci_upper = x$ci.ub[i], z = if (is.null(x$zval)) x$tval[i] else x$zval[i],
@@ -134,8 +134,6 @@ table_steps <- function(x, fixed, labels, step_k, knha = FALSE) {
               tau2 = if (fixed) 0 else x$tau2[i])
     if (step_k[i] == 1) {
       s$q <- 0; s$p_q <- NA; s$i2 <- NA; s$h2 <- NA; s$tau2 <- 0
-      ## HKSJ's t has k - 1 = 0 df: no SE, CI or test (metafor falls back to z)
-      if (knha) { s$se <- NA; s$ci_lower <- NA; s$ci_upper <- NA; s$z <- NA; s$p_value <- NA }
     }
     s
   })
@@ -206,14 +204,14 @@ make_case <- function(id, data_type, measure, method, model, tau2, labels, yi, v
       if (anyNA(l1$estimate)) stop("a deleted fit failed")
       for (i in seq_along(yi)) if (local_maximum(yi[-i], vi[-i], rmethod, l1$tau2[i]))
         LOCAL <<- c(LOCAL, sprintf("%s without %s", id, labels[i]))
-      ex$leave1out <- table_steps(l1, model == "fixed", labels, rep(length(yi) - 1, length(yi)), hksj)
+      ex$leave1out <- table_steps(l1, model == "fixed", labels, rep(length(yi) - 1, length(yi)))
     }
     if ("cumul" %in% parts) {
       cu <- cumul(o)
       if (anyNA(cu$estimate)) stop("a cumulative fit failed")
       for (i in seq_along(yi)) if (local_maximum(yi[seq_len(i)], vi[seq_len(i)], rmethod, cu$tau2[i]))
         LOCAL <<- c(LOCAL, sprintf("%s, first %d studies", id, i))
-      ex$cumul_input_order <- table_steps(cu, model == "fixed", as.character(cu$slab), seq_along(yi), hksj)
+      ex$cumul_input_order <- table_steps(cu, model == "fixed", as.character(cu$slab), seq_along(yi))
       if (!is.null(order)) {
         ## cumul() looks 'order' up in the environment the model was fitted in, whose
         ## parent is the global one
@@ -221,7 +219,7 @@ make_case <- function(id, data_type, measure, method, model, tau2, labels, yi, v
         cu2 <- cumul(o, order = ORDER_VAR)
         lab2 <- as.character(cu2$slab)
         ex$cumul_ordered <- list(order_by = order$label, order = arr(match(lab2, labels)),
-                                 steps = table_steps(cu2, model == "fixed", lab2, seq_along(yi), hksj))
+                                 steps = table_steps(cu2, model == "fixed", lab2, seq_along(yi)))
       }
     }
     if ("influence" %in% parts) {
