@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from metapool._typing import BoolArray, FloatArray
 from metapool.errors import InputError
+from metapool.vocabulary import flag
 
 __all__ = [
     "REASONS",
@@ -192,6 +193,8 @@ def effect_sizes(
     >>> es.se.round(6)
     array([0.19722 , 0.202897])
     """
+    swap_events = flag("swap_events", swap_events)
+    allow_missing = flag("allow_missing", allow_missing)
     size: int | None = None
     cols: dict[str, FloatArray] = {}
     for name, value in arrays.items():

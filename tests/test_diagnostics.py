@@ -48,7 +48,7 @@ def analysis(case: dict[str, Any]) -> MetaAnalysis:
         "measure": measure,
         "model": model,
         "method": case.get("method", "IV"),
-        "tau2": case.get("tau2_method") or "DL",
+        "tau2": (case.get("tau2_method") or "DL") if model == "random" else None,
         "hksj": case.get("hksj", False),
         "ci_level": case.get("ci_level", 0.95),
         # metafor's I² and H² come from τ² under random effects (equal to Q's for DL)
