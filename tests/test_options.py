@@ -137,7 +137,7 @@ def test_ci_level_must_be_a_number(value: Any) -> None:
 
 def test_readers_convert_revmans_percent() -> None:
     review = metapool.read_rm5(metapool.examples.path("aspirin.rm5"))
-    outcome = review.outcomes[0]
+    (outcome, _) = review.outcomes
     assert outcome.settings["ci_level"] == 0.95 and outcome.settings["study_ci_level"] == 0.95
 
 
