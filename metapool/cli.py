@@ -71,10 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Examples
     --------
-    >>> path = "../shared/data/revman/Fleiss1993.rm5"
+    >>> from metapool import examples
+    >>> path = str(examples.path("aspirin.rm5"))
     >>> main([path, "--check", "--outcome", "1.1"])  # doctest: +ELLIPSIS
-    ../shared/data/revman/Fleiss1993.rm5: 1 of 1 outcomes compared, all within tolerance
-    1.1 Aspirin for Preventing Death after Myocardial Infarction: OK; 45 values, ...
+    /...aspirin.rm5: 1 of 1 outcomes compared, all within tolerance
+    1.1 All-cause death: OK; 45 values, ...
     0
     """
     parser = _parser()

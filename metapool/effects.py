@@ -1,4 +1,4 @@
-"""Study-level effect sizes (spec §2), vectorised over any number of studies.
+"""Study-level effect sizes, vectorised over any number of studies.
 
 Every formula for a single study's estimate and variance lives here, once:
 the zero-cell rule, odds and risk ratios, risk difference, Peto's O-E,
