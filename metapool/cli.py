@@ -133,7 +133,7 @@ def _examples(out: TextIO) -> None:
     print("Aspirin after myocardial infarction (Fleiss 1993): odds ratio, M-H, fixed", file=out)
     print(analyse(examples.aspirin(), measure="OR", method="MH"), file=out)
     print(file=out)
-    print("Stem cells for knee osteoarthritis pain, by cell source: SMD, random effects", file=out)
+    print("Stem cells for knee osteoarthritis pain (invented data): SMD, random effects", file=out)
     print(analyse(examples.stem_cell_oa_pain(), measure="SMD", model="random"), file=out)
 
 

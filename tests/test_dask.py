@@ -325,6 +325,17 @@ def test_options_and_frame_type_are_checked_at_once(client: Client) -> None:
         mdask.pool(frame, tau2="XX")
     with pytest.raises(InputError, match=r"must be a dask\.dataframe\.DataFrame"):
         mdask.pool(studies())
+    for name in ("hksj", "prediction", "tau2_ci"):
+        with pytest.raises(InputError, match=f"{name} must be True or False, got 'no'"):
+            mdask.pool(frame, **{name: "no"})
+    with pytest.raises(InputError, match='hksj=True needs model="random"'):
+        mdask.pool(frame, model="fixed", hksj=True)
+    with pytest.raises(InputError, match=r"ci_level must lie between 0 and 1.*write 0\.95"):
+        mdask.pool(frame, ci_level=95)
+    counts = dd.from_pandas(pd.DataFrame({"e1": [1], "n1": [9], "e2": [2], "n2": [9]}), 1)
+    columns = {"events_exp": "e1", "total_exp": "n1", "events_ctrl": "e2", "total_ctrl": "n2"}
+    with pytest.raises(InputError, match="swap_events must be True or False"):
+        mdask.effect_sizes(counts, "OR", swap_events="no", **columns)
 
 
 # ----------------------------------------------------------------------------- effect sizes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -135,10 +136,19 @@ def test_ci_level_must_be_a_number(value: Any) -> None:
         metapool.analyse(ASPIRIN, ci_level=value)
 
 
-def test_readers_convert_revmans_percent() -> None:
+def test_readers_convert_revmans_percent(tmp_path: Path) -> None:
     review = metapool.read_rm5(metapool.examples.path("aspirin.rm5"))
     (outcome, _) = review.outcomes
     assert outcome.settings["ci_level"] == 0.95 and outcome.settings["study_ci_level"] == 0.95
+    # a data package writes "95%"
+    (outcome, _) = metapool.read_review(metapool.examples.path("aspirin.zip")).outcomes
+    assert outcome.settings["ci_level"] == 0.95
+    text = metapool.examples.path("aspirin.rm5").read_text("latin-1")
+    ninety = tmp_path / "ninety.rm5"
+    ninety.write_text(text.replace('CI_TOTAL="95"', 'CI_TOTAL="90"', 1), "latin-1")
+    (outcome, _) = metapool.read_rm5(ninety).outcomes
+    assert outcome.settings["ci_level"] == 0.9 and outcome.settings["study_ci_level"] == 0.95
+    assert outcome.analyse().settings.ci_level == 0.9
 
 
 def test_the_same_study_twice_is_refused() -> None:
