@@ -147,7 +147,9 @@ def analyse(
     names = [r.study for r in records]
     if len(set(names)) < len(names):
         twice = next(name for i, name in enumerate(names) if name in names[:i])
-        raise InputError(f"study {twice!r} is listed twice; each study once per analysis")
+        raise InputError(
+            f"study {twice!r} is listed twice; an analysis holds each study once, as in RevMan"
+        )
     tau2_ci = flag("tau2_ci", tau2_ci)
     data_type, fields = _FIELDS[kind]
     settings = resolve(
