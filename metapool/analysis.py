@@ -6,7 +6,8 @@ The overall analysis and each subgroup go through the engine as one batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import types
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,21 +29,24 @@ from metapool.results import (
     SubgroupDifferences,
     Total,
 )
-from metapool.vocabulary import DataType, Method, Model, Settings, resolve
+from metapool.vocabulary import DataType, Method, Model, Settings, flag, resolve
 
 __all__ = ["REVMAN_WEB", "analyse", "group_results", "pool_rows", "study_effects"]
 
 #: RevMan Web's random-effects methods (Cochrane, 2022-2025): REML τ² with a
 #: Q-profile CI, Hartung-Knapp-Sidik-Jonkman CI, t-based prediction interval,
-#: I² from τ². Use as ``analyse(studies, **REVMAN_WEB)`` or ``pool(yi, vi, **REVMAN_WEB)``.
-REVMAN_WEB: dict[str, Any] = {
-    "model": "random",
-    "tau2": "REML",
-    "hksj": True,
-    "prediction": True,
-    "i2": "tau2",
-    "tau2_ci": True,
-}
+#: I² from τ². Use as ``analyse(studies, **REVMAN_WEB)`` or ``pool(yi, vi, **REVMAN_WEB)``;
+#: read-only: change one option with ``analyse(studies, **{**REVMAN_WEB, "hksj": False})``.
+REVMAN_WEB: Mapping[str, Any] = types.MappingProxyType(
+    {
+        "model": "random",
+        "tau2": "REML",
+        "hksj": True,
+        "prediction": True,
+        "i2": "tau2",
+        "tau2_ci": True,
+    }
+)
 
 _FIELDS: dict[type, tuple[DataType, tuple[str, ...]]] = {
     Dichotomous: (DataType.DICHOTOMOUS, ("events_exp", "total_exp", "events_ctrl", "total_ctrl")),
@@ -65,7 +69,7 @@ def analyse(
     swap_events: bool = False,
     *,
     ratio: bool | None = None,
-    tau2: str = "DL",
+    tau2: str | None = None,
     hksj: bool | str = False,
     prediction: bool = False,
     i2: str = "Q",
@@ -95,10 +99,20 @@ def analyse(
         Generic data only: pool on the log scale.
     tau2, hksj, prediction, i2, tau2_ci
         Beyond RevMan 5.4: τ² estimator (``"DL"``, ``"REML"``, ``"ML"``,
-        ``"PM"``, ``"EB"``, ``"HE"``, ``"SJ"``, ``"HS"``), Hartung-Knapp-
-        Sidik-Jonkman CI (True, or ``"adhoc"``: as :func:`metapool.pool`),
-        prediction interval, I² from ``"Q"`` or ``"tau2"``, Q-profile CI for
-        τ² and I². :data:`REVMAN_WEB` bundles RevMan Web's.
+        ``"PM"``, ``"EB"``, ``"HE"``, ``"SJ"``, ``"HS"``; default DL),
+        Hartung-Knapp-Sidik-Jonkman CI (True, or ``"adhoc"``: as
+        :func:`metapool.pool`), prediction interval, I² from ``"Q"`` or
+        ``"tau2"``, Q-profile CI for τ² and I². ``tau2``, ``hksj`` and
+        ``prediction`` need ``model="random"``. :data:`REVMAN_WEB` bundles
+        RevMan Web's.
+
+    Raises
+    ------
+    InputError
+        For studies of mixed types or with the same name, and for options that
+        are unknown, do not fit the data or the model, or are not of their type
+        (yes/no options take only ``True`` or ``False``; ``ci_level`` lies
+        between 0 and 1).
 
     Returns
     -------
@@ -111,6 +125,11 @@ def analyse(
     >>> round(res.total.estimate, 4), round(res.heterogeneity.i2, 2)
     (0.8969, 39.67)
     """
+    if hasattr(studies, "columns") and hasattr(studies, "dtypes"):
+        raise InputError(
+            "analyse takes study records, not a DataFrame: convert it with "
+            "metapool.from_dataframe(df, kind, ...) first"
+        )
     records = list(studies)
     if not records:
         raise InputError("no studies to analyse")
@@ -126,6 +145,13 @@ def analyse(
                 f"study {getattr(record, 'study', record)!r}: is {type(record).__name__}, "
                 f"but the analysis holds {kind.__name__} data; one data type per analysis"
             )
+    names = [r.study for r in records]
+    if len(set(names)) < len(names):
+        twice = next(name for i, name in enumerate(names) if name in names[:i])
+        raise InputError(
+            f"study {twice!r} is listed twice; an analysis holds each study once, as in RevMan"
+        )
+    tau2_ci = flag("tau2_ci", tau2_ci)
     data_type, fields = _FIELDS[kind]
     settings = resolve(
         data_type,
@@ -141,7 +167,6 @@ def analyse(
         i2=i2,
         swap_events=swap_events,
     )
-    names = [r.study for r in records]
     columns = {
         f: np.array([math.nan if (x := getattr(r, f)) is None else x for r in records], dtype=float)
         for f in fields

@@ -11,7 +11,7 @@ from metapool.effects import EffectSizes
 from metapool.errors import InputError
 from metapool.pooling.engine import PoolResult, pool_segments
 from metapool.pooling.segments import Segments, factorize
-from metapool.vocabulary import DataType, Model, Settings, resolve
+from metapool.vocabulary import DataType, Model, Settings, flag, resolve
 
 __all__ = ["PoolResult", "pool", "pool_settings"]
 
@@ -21,7 +21,7 @@ def pool(
     vi: Any = None,
     groups: Any = None,
     model: str = "random",
-    tau2: str = "DL",
+    tau2: str | None = None,
     ci_level: float = 0.95,
     hksj: bool | str = False,
     prediction: bool = False,
@@ -44,8 +44,9 @@ def pool(
         order). Results come in sorted label order, labels in ``.groups``.
         Without it, flat data are one analysis.
     model : {"random", "fixed"}
-    tau2 : str
-        τ² estimator: DL, REML, ML, PM, EB, HE, SJ or HS (metafor's definitions).
+    tau2 : str, optional
+        τ² estimator: DL (default), REML, ML, PM, EB, HE, SJ or HS (metafor's
+        definitions). It, ``hksj`` and ``prediction`` need ``model="random"``.
     ci_level : float
     hksj : bool or "adhoc"
         Hartung-Knapp-Sidik-Jonkman CI and test (t with k-1 df). ``"adhoc"``
@@ -78,6 +79,7 @@ def pool(
     array([0.1769, 0.14  ])
     """
     settings = pool_settings(model, tau2, ci_level, hksj, prediction, i2)
+    tau2_ci = flag("tau2_ci", tau2_ci)
     y, v, seg, labels = _layout(yi, vi, groups)
     res = pool_segments(
         y,
@@ -97,7 +99,7 @@ def pool(
 
 
 def pool_settings(
-    model: str, tau2: str, ci_level: float, hksj: bool | str, prediction: bool, i2: str
+    model: str, tau2: str | None, ci_level: float, hksj: bool | str, prediction: bool, i2: str
 ) -> Settings:
     """:func:`pool`'s options, checked (as :mod:`metapool.dask` checks them too)."""
     return resolve(

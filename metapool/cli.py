@@ -71,10 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Examples
     --------
-    >>> path = "../shared/data/revman/Fleiss1993.rm5"
+    >>> from metapool import examples
+    >>> path = str(examples.path("aspirin.rm5"))
     >>> main([path, "--check", "--outcome", "1.1"])  # doctest: +ELLIPSIS
-    ../shared/data/revman/Fleiss1993.rm5: 1 of 1 outcomes compared, all within tolerance
-    1.1 Aspirin for Preventing Death after Myocardial Infarction: OK; 45 values, ...
+    /...aspirin.rm5: 1 of 1 outcomes compared, all within tolerance
+    1.1 All-cause death: OK; 45 values, ...
     0
     """
     parser = _parser()
@@ -132,7 +133,7 @@ def _examples(out: TextIO) -> None:
     print("Aspirin after myocardial infarction (Fleiss 1993): odds ratio, M-H, fixed", file=out)
     print(analyse(examples.aspirin(), measure="OR", method="MH"), file=out)
     print(file=out)
-    print("Stem cells for knee osteoarthritis pain, by cell source: SMD, random effects", file=out)
+    print("Stem cells for knee osteoarthritis pain (invented data): SMD, random effects", file=out)
     print(analyse(examples.stem_cell_oa_pain(), measure="SMD", model="random"), file=out)
 
 

@@ -1,6 +1,6 @@
 """Pool meta-analyses stored as a Dask DataFrame, on a Dask cluster.
 
-Needs the ``dask`` extra (``pip install "metapool[dask]"``); ``import metapool``
+Needs the ``dask`` extra (``pip install 'metapool[dask]'``); ``import metapool``
 alone never imports Dask. Two calls take study counts to pooled results for any
 number of rows::
 
@@ -45,7 +45,10 @@ try:
     import pandas as pd
     from dask.base import compute
 except ImportError as exc:  # pragma: no cover - tested in a subprocess without Dask
-    raise ImportError('metapool.dask needs Dask and pandas: pip install "metapool[dask]"') from exc
+    raise ImportError(
+        "metapool.dask needs Dask and pandas: pip install 'metapool[dask]' "
+        "(in a clone of metapool: pip install '.[dask]')"
+    ) from exc
 
 from metapool._typing import BoolArray, FloatArray
 from metapool.batch import pool as pool_in_memory
@@ -56,7 +59,7 @@ from metapool.errors import InputError
 from metapool.pooling.engine import PoolResult, finish, hksj_variance, typical_variance
 from metapool.pooling.segments import Segments, factorize
 from metapool.pooling.tau2 import tau2_from_sums
-from metapool.vocabulary import Model
+from metapool.vocabulary import Model, flag
 
 __all__ = ["effect_sizes", "pool"]
 
@@ -79,7 +82,7 @@ def pool(
     vi: str = "vi",
     groups: str = "group",
     model: str = "random",
-    tau2: str = "DL",
+    tau2: str | None = None,
     ci_level: float = 0.95,
     hksj: bool | str = False,
     prediction: bool = False,
@@ -151,7 +154,7 @@ def pool(
         ci_level=settings.ci_level,
         hksj=settings.hksj,
         prediction=settings.prediction,
-        tau2_ci=tau2_ci,
+        tau2_ci=flag("tau2_ci", tau2_ci),
         i2=settings.i2,
     )
     studies = frame[list(plan.columns)]  # lets Dask read only these columns
@@ -331,7 +334,7 @@ class _Options:
             variances,
             labels,
             model="random" if self.random else "fixed",
-            tau2=self.tau2,
+            tau2=self.tau2 if self.random else None,
             ci_level=self.ci_level,
             hksj=self.hksj,
             prediction=self.prediction,

@@ -1,4 +1,4 @@
-"""Study-level effect sizes (spec §2), vectorised over any number of studies.
+"""Study-level effect sizes, vectorised over any number of studies.
 
 Every formula for a single study's estimate and variance lives here, once:
 the zero-cell rule, odds and risk ratios, risk difference, Peto's O-E,
@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from metapool._typing import BoolArray, FloatArray
 from metapool.errors import InputError
+from metapool.vocabulary import flag
 
 __all__ = [
     "REASONS",
@@ -192,6 +193,8 @@ def effect_sizes(
     >>> es.se.round(6)
     array([0.19722 , 0.202897])
     """
+    swap_events = flag("swap_events", swap_events)
+    allow_missing = flag("allow_missing", allow_missing)
     size: int | None = None
     cols: dict[str, FloatArray] = {}
     for name, value in arrays.items():

@@ -187,29 +187,41 @@ class MetaAnalysis(Subgroup):
 
         return influence(self)
 
-    def egger(self) -> RegressionTest:
-        """Egger's regression test for funnel-plot asymmetry."""
+    def egger(self, *, k_min: int = 10) -> RegressionTest:
+        """Egger's regression test for funnel-plot asymmetry.
+
+        Needs ``k_min`` estimable studies (default 10, the Cochrane Handbook's advice).
+        """
         from metapool.diagnostics.bias import egger
 
-        return egger(self)
+        return egger(self, k_min=k_min)
 
-    def begg(self) -> RankTest:
-        """Begg and Mazumdar's rank correlation test."""
+    def begg(self, *, k_min: int = 10) -> RankTest:
+        """Begg and Mazumdar's rank correlation test.
+
+        Needs ``k_min`` estimable studies (default 10, the Cochrane Handbook's advice).
+        """
         from metapool.diagnostics.bias import begg
 
-        return begg(self)
+        return begg(self, k_min=k_min)
 
-    def peters(self) -> RegressionTest:
-        """Peters' regression test (dichotomous data)."""
+    def peters(self, *, k_min: int = 10) -> RegressionTest:
+        """Peters' regression test (dichotomous data).
+
+        Needs ``k_min`` estimable studies (default 10, the Cochrane Handbook's advice).
+        """
         from metapool.diagnostics.bias import peters
 
-        return peters(self)
+        return peters(self, k_min=k_min)
 
-    def harbord(self) -> RegressionTest:
-        """Harbord's score test (dichotomous data)."""
+    def harbord(self, *, k_min: int = 10) -> RegressionTest:
+        """Harbord's score test (dichotomous data).
+
+        Needs ``k_min`` estimable studies (default 10, the Cochrane Handbook's advice).
+        """
         from metapool.diagnostics.bias import harbord
 
-        return harbord(self)
+        return harbord(self, k_min=k_min)
 
     def trimfill(self, estimator: str = "L0", side: str | None = None) -> TrimFill:
         """Duval and Tweedie's trim-and-fill."""

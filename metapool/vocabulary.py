@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from enum import Enum
+from numbers import Real
 from typing import Any
 
 import attrs
@@ -21,6 +22,7 @@ __all__ = [
     "Method",
     "Model",
     "Settings",
+    "flag",
     "resolve",
 ]
 
@@ -148,13 +150,12 @@ def _percent(level: float) -> str:
 
 
 def _level(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
         raise InputError(f"{name} must be a number between 0 and 1 (e.g. 0.95), got {value!r}")
     level = float(value)
-    if 50 <= level < 100:  # RevMan writes 95 for 95 %
-        level /= 100
     if not 0 < level < 1:
-        raise InputError(f"{name} must be between 0 and 1 (e.g. 0.95), got {value!r}")
+        hint = f"; for {level:g}% write {level / 100:g}" if 1 < level < 100 else ""
+        raise InputError(f"{name} must lie between 0 and 1 (e.g. 0.95), got {value!r}{hint}")
     return level
 
 
@@ -164,6 +165,13 @@ def _hksj(value: object) -> bool | str:
     if isinstance(value, str) and value.strip().lower() == "adhoc":
         return "adhoc"
     raise InputError(f"hksj must be True, False or 'adhoc', got {value!r}")
+
+
+def flag(name: str, value: object) -> bool:
+    """A yes/no option: only ``True`` or ``False`` (numpy's too), never a truthy string."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def _choice(
@@ -202,18 +210,28 @@ def _resolve(
     ratio: bool | None = None,
     ci_level: float = 0.95,
     study_ci_level: float | None = None,
-    tau2: str = "DL",
+    tau2: str | None = None,
     hksj: bool | str = False,
     prediction: bool = False,
     i2: str = "Q",
     swap_events: bool = False,
 ) -> Settings:
     model_v = Model(_choice("model", model, ("fixed", "random")))
-    tau2_v = _choice("tau2 estimator", tau2, TAU2_METHODS)
+    tau2_v = _choice("tau2 estimator", "DL" if tau2 is None else tau2, TAU2_METHODS)
     i2_v = _choice("i2", i2, ("Q", "tau2"))
+    hksj, prediction = _hksj(hksj), flag("prediction", prediction)
+    swap_events = flag("swap_events", swap_events)
+    if model_v is Model.FIXED:  # random-effects options a fixed-effect analysis would ignore
+        asked = [] if tau2 is None else [f"tau2={tau2!r}"]
+        options = (("hksj", hksj), ("prediction", prediction))
+        asked += [f"{name}={on!r}" for name, on in options if on]
+        if asked:
+            raise InputError(f'{", ".join(asked)} needs model="random" (the model is fixed)')
     ci = _level("ci_level", ci_level)
     study_ci = ci if study_ci_level is None else _level("study_ci_level", study_ci_level)
 
+    if ratio is not None:
+        ratio = flag("ratio", ratio)
     if data_type is DataType.GENERIC:
         if measure is None:
             raise InputError(
@@ -259,7 +277,7 @@ def _resolve(
                     f"({data_type.value} data); allowed: {', '.join(m.value for m in methods)}"
                 )
         is_ratio = measure_v in _RATIO or data_type is DataType.O_MINUS_E
-        if ratio is not None and bool(ratio) != is_ratio:
+        if ratio is not None and ratio != is_ratio:
             raise InputError(f"measure {measure_v} is {'a' if is_ratio else 'not a'} ratio")
         ratio = is_ratio
     if method_v is Method.PETO and model_v is Model.RANDOM:
@@ -278,12 +296,12 @@ def _resolve(
         ci_level=ci,
         study_ci_level=study_ci,
         tau2=tau2_v,
-        hksj=_hksj(hksj),
-        prediction=bool(prediction),
+        hksj=hksj,
+        prediction=prediction,
         i2=i2_v,
-        swap_events=bool(swap_events),
+        swap_events=swap_events,
     )
 
 
-# typed: 1 and True hash alike, but only True is a valid boolean option
+# typed: True and 1 (or 0.95 and a numpy 0.95) hash alike but are not the same option
 _resolve_cached = functools.lru_cache(maxsize=256, typed=True)(_resolve)

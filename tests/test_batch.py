@@ -67,9 +67,9 @@ def test_sorted_integer_labels_take_the_fast_path() -> None:
 
 
 def test_fixed_model_has_no_tau2_and_no_prediction_interval() -> None:
-    res = metapool.pool([0.1, 0.5, 0.9], [0.01, 0.02, 0.03], model="fixed", prediction=True)
+    res = metapool.pool([0.1, 0.5, 0.9], [0.01, 0.02, 0.03], model="fixed")
     assert res.tau2[0] == 0.0
-    assert res.pi_lower is not None and math.isnan(res.pi_lower[0])
+    assert res.pi_lower is None
     w = 1 / np.array([0.01, 0.02, 0.03])
     assert math.isclose(
         res.estimate[0], float(np.sum(w * [0.1, 0.5, 0.9]) / w.sum()), rel_tol=1e-14

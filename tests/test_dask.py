@@ -148,6 +148,8 @@ def test_every_option_matches_memory(client: Client) -> None:
         for layout in ("ragged split",)
         for est in (*ESTIMATORS, "fixed")
         for opts in OPTIONS
+        # HKSJ and prediction intervals are random-effects options
+        if est != "fixed" or not {"hksj", "prediction"} & opts.keys()
     ]
     lazy = [
         mdask.pool(LAYOUTS[layout](df), **model_options(est), **opts) for layout, est, opts in cases
@@ -204,10 +206,10 @@ def test_q_stays_accurate_when_large_means_would_cancel(client: Client) -> None:
     yi = 1e5 + rng.normal(0, 1e-3, group.size)
     vi = rng.uniform(1, 2, group.size) * 1e-6
     df = pd.DataFrame({"group": group, "yi": yi, "vi": vi})
-    lazy = mdask.pool(shuffled(df), model="fixed", hksj=True)
+    lazy = mdask.pool(shuffled(df), hksj=True)
     assert not shuffles(lazy)
     got = lazy.compute()
-    want = metapool.pool(yi, vi, group, model="fixed", hksj=True)
+    want = metapool.pool(yi, vi, group, hksj=True)
     for name in ("q", "i2", "se", "ci_lower"):
         np.testing.assert_allclose(got[name], getattr(want, name), rtol=1e-12, err_msg=name)
 
@@ -217,7 +219,7 @@ def test_q_stays_accurate_when_large_means_would_cancel(client: Client) -> None:
 
 def test_sum_based_estimators_never_shuffle_rows(client: Client) -> None:
     frame = shuffled(studies())
-    for options in ({"hksj": True, "prediction": True}, {"i2": "tau2", "ci_level": 0.99}):
+    for options in ({"tau2_ci": False}, {"i2": "tau2", "ci_level": 0.99}):
         assert not shuffles(mdask.pool(frame, model="fixed", **options)), options
     for method in ("DL", "HS", "HE", "SJ"):
         options = {"tau2": method, "hksj": True, "prediction": True}
@@ -260,7 +262,7 @@ def test_import_without_dask_names_the_extra() -> None:
         "try:\n    import metapool.dask\nexcept ImportError as e:\n    print(e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    assert 'pip install "metapool[dask]"' in out.stdout
+    assert "pip install 'metapool[dask]'" in out.stdout and "pip install '.[dask]'" in out.stdout
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -335,6 +337,18 @@ def test_options_and_frame_type_are_checked_at_once(client: Client) -> None:
         mdask.pool(frame, tau2="XX")
     with pytest.raises(InputError, match=r"must be a dask\.dataframe\.DataFrame"):
         mdask.pool(studies())
+    for name in ("hksj", "prediction", "tau2_ci"):
+        choices = "True, False or 'adhoc'" if name == "hksj" else "True or False"
+        with pytest.raises(InputError, match=f"{name} must be {choices}, got 'no'"):
+            mdask.pool(frame, **{name: "no"})
+    with pytest.raises(InputError, match='hksj=True needs model="random"'):
+        mdask.pool(frame, model="fixed", hksj=True)
+    with pytest.raises(InputError, match=r"ci_level must lie between 0 and 1.*write 0\.95"):
+        mdask.pool(frame, ci_level=95)
+    counts = dd.from_pandas(pd.DataFrame({"e1": [1], "n1": [9], "e2": [2], "n2": [9]}), 1)
+    columns = {"events_exp": "e1", "total_exp": "n1", "events_ctrl": "e2", "total_ctrl": "n2"}
+    with pytest.raises(InputError, match="swap_events must be True or False"):
+        mdask.effect_sizes(counts, "OR", swap_events="no", **columns)
 
 
 # ----------------------------------------------------------------------------- effect sizes

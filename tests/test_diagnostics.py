@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import metapool
 from metapool.analysis import study_effects
-from metapool.diagnostics import Influence, Sequence
+from metapool.diagnostics import Influence, Sequence, bias
 from metapool.records import Continuous, Dichotomous, Generic
 from metapool.results import MetaAnalysis
 
@@ -48,7 +48,7 @@ def analysis(case: dict[str, Any]) -> MetaAnalysis:
         "measure": measure,
         "model": model,
         "method": case.get("method", "IV"),
-        "tau2": case.get("tau2_method") or "DL",
+        "tau2": (case.get("tau2_method") or "DL") if model == "random" else None,
         "hksj": case.get("hksj", False),
         "ci_level": case.get("ci_level", 0.95),
         # metafor's I² and H² come from τ² under random effects (equal to Q's for DL)
@@ -130,13 +130,14 @@ def analyses() -> dict[str, MetaAnalysis]:
 
 @pytest.mark.parametrize("case", having("egger"), ids=ids(having("egger")))
 def test_egger(case: dict[str, Any], analyses: dict[str, MetaAnalysis]) -> None:
-    got = analyses[case["id"]].egger()
+    got = analyses[case["id"]].egger(k_min=3)
     exp = case["expected"]["egger"]
     check("statistic", got.statistic, exp["statistic"])
     check("df", got.df, exp["df"])
     check("p_value", got.p_value, exp["p_value"], p=True)
     check("slope", got.slope, exp["bias"])
     check("slope_se", got.slope_se, exp["bias_se"])
+    assert (got.bias, got.bias_se) == (got.slope, got.slope_se)
     check("intercept", got.intercept, exp["limit_estimate"])
     check("intercept_se", got.intercept_se, exp["fit_coefficients"]["intercept_se"])
     check("intercept_ci.lower", got.intercept_ci.lower, exp["limit_ci_lower"])
@@ -146,7 +147,7 @@ def test_egger(case: dict[str, Any], analyses: dict[str, MetaAnalysis]) -> None:
 
 @pytest.mark.parametrize("case", having("begg"), ids=ids(having("begg")))
 def test_begg(case: dict[str, Any], analyses: dict[str, MetaAnalysis]) -> None:
-    got = analyses[case["id"]].begg()
+    got = analyses[case["id"]].begg(k_min=3)
     exp = case["expected"]["begg"]
     check("tau", got.statistic, exp["tau"])
     check("p_value", got.p_value, exp["p_value"], p=True)
@@ -155,7 +156,7 @@ def test_begg(case: dict[str, Any], analyses: dict[str, MetaAnalysis]) -> None:
 
 @pytest.mark.parametrize("case", having("peters"), ids=ids(having("peters")))
 def test_peters(case: dict[str, Any], analyses: dict[str, MetaAnalysis]) -> None:
-    got = analyses[case["id"]].peters()
+    got = analyses[case["id"]].peters(k_min=3)
     exp = case["expected"]["peters"]
     for field in ("statistic", "df", "slope", "slope_se", "intercept", "intercept_se"):
         check(field, getattr(got, field), exp[field])
@@ -167,9 +168,9 @@ def test_harbord(case: dict[str, Any], analyses: dict[str, MetaAnalysis]) -> Non
     res = analyses[case["id"]]
     if case["measure"] not in ("OR", "PETO_OR"):
         with pytest.raises(metapool.InputError, match="odds ratios"):
-            res.harbord()
+            res.harbord(k_min=3)
         return
-    got = res.harbord()
+    got = res.harbord(k_min=3)
     exp = case["expected"]["harbord"]
     check("statistic", got.statistic, exp["statistic"])
     check("df", got.df, exp["df"])
@@ -278,9 +279,13 @@ def test_influence(case: dict[str, Any], analyses: dict[str, MetaAnalysis]) -> N
 
 def test_too_few_studies() -> None:
     two = metapool.analyse(metapool.examples.aspirin()[:2], measure="OR", method="MH")
-    for method in ("egger", "begg", "peters", "harbord", "trimfill"):
+    for method in ("egger", "begg", "peters", "harbord"):
         with pytest.raises(metapool.InputError, match="at least 3"):
+            getattr(two, method)(k_min=2)
+        with pytest.raises(metapool.InputError, match="at least k_min = 10"):
             getattr(two, method)()
+    with pytest.raises(metapool.InputError, match="at least 3"):
+        two.trimfill()
     one = metapool.analyse(metapool.examples.aspirin()[:1], measure="OR", method="MH")
     with pytest.raises(metapool.InputError, match="at least 2"):
         one.leave_one_out()
@@ -306,7 +311,10 @@ def test_bad_options() -> None:
         pain.peters()
     rr = metapool.analyse(metapool.examples.aspirin(), measure="RR")
     with pytest.raises(metapool.InputError, match="odds ratios"):
-        rr.harbord()
+        rr.harbord(k_min=7)
+    for k_min in (0, -1, 2.5, True, "7", None):
+        with pytest.raises(metapool.InputError, match="k_min must be a positive whole number"):
+            res.egger(k_min=k_min)  # type: ignore[arg-type]
 
 
 def test_non_estimable_studies_are_skipped() -> None:
@@ -320,24 +328,49 @@ def test_non_estimable_studies_are_skipped() -> None:
     assert res.leave_one_out().study == ("A", "C", "D")
     assert res.cumulative(["D", "B", "C", "A"]).study == ("D", "C", "A")
     assert res.influence().study == ("A", "C", "D")
-    assert res.egger().k == res.peters().k == res.begg().k == 3
+    assert res.egger(k_min=3).k == res.peters(k_min=3).k == res.begg(k_min=3).k == 3
     with pytest.raises(metapool.InputError, match="repeats"):
         res.cumulative(["D", "C", "A", "A"])
+
+
+def test_small_study_tests_need_ten_studies_by_default() -> None:
+    """The Cochrane Handbook's advice: tests for funnel plot asymmetry only with k >= 10."""
+    aspirin = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
+    for method in ("egger", "begg", "peters", "harbord"):
+        with pytest.raises(metapool.InputError) as info:
+            getattr(aspirin, method)()
+        message = str(info.value)
+        assert "at least k_min = 10 studies, the analysis has 7" in message
+        assert "Cochrane Handbook (section 13.3.5.4)" in message and "k_min=7" in message
+        assert getattr(aspirin, method)(k_min=7).k == 7
+    # the studies in the regression count: Peters leaves out a study without events
+    studies = [Dichotomous(f"s{i}", 2 + i, 40 + 7 * i, 4 + i, 41 + 5 * i) for i in range(10)]
+    studies[0] = Dichotomous("s0", 0, 30, 0, 30)
+    res = metapool.analyse(studies, measure="OR", method="MH")
+    with pytest.raises(metapool.InputError, match="the analysis has 9"):
+        res.egger()
+    assert res.egger(k_min=9).k == 9
+    ten = metapool.analyse(metapool.examples.stem_cell_oa_pain(), measure="SMD")
+    assert ten.egger().k == ten.begg().k == 10
+    assert ten.egger() == bias.egger(ten) == bias.egger(ten, k_min=10)
+    with pytest.raises(metapool.InputError, match="at least k_min = 11 studies"):
+        ten.egger(k_min=11)
 
 
 def test_equal_precision_is_an_error() -> None:
     same = [Generic(f"s{i}", y, 0.2) for i, y in enumerate([0.1, 0.3, -0.2, 0.4])]
     res = metapool.analyse(same, measure="MD")
     with pytest.raises(metapool.InputError, match="same SE"):
-        res.egger()
+        res.egger(k_min=4)
     with pytest.raises(metapool.InputError, match="same SE"):
-        res.begg()
+        res.begg(k_min=4)
 
 
 def test_records_print() -> None:
     res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
-    assert "t = -0.9213, df = 5" in str(res.egger())
-    assert "Kendall's tau = -0.4286" in str(res.begg())
+    assert "t = -0.9213, df = 5" in str(res.egger(k_min=7))
+    assert "bias (slope): -0.7245" in str(res.egger(k_min=7))
+    assert "Kendall's tau = -0.4286" in str(res.begg(k_min=7))
     assert "3 studies" in str(res.trimfill()) and "right side" in str(res.trimfill())
     loo = str(res.leave_one_out())
     assert loo.splitlines()[0] == "Leave-one-out analysis" and "ISIS-2" in loo
@@ -484,9 +517,9 @@ def test_permuting_studies_changes_no_test(
     b = metapool.analyse(shuffled, measure="MD", **model)
     if len({s.se for s in studies}) == 1:
         return
-    r, s = a.begg(), b.begg()
+    r, s = a.begg(k_min=3), b.begg(k_min=3)
     assert same(r.statistic, s.statistic) and same(r.p_value, s.p_value)
-    e, f = a.egger(), b.egger()
+    e, f = a.egger(k_min=3), b.egger(k_min=3)
     assert same(e.statistic, f.statistic) and same(e.p_value, f.p_value)
     for estimator in ("L0", "R0"):
         x, y = a.trimfill(estimator), b.trimfill(estimator)

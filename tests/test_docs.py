@@ -47,3 +47,18 @@ def test_doc_examples_use_the_public_names() -> None:
     for page in ("index.md", "user-guide.md", "batch.md"):
         text = (DOCS / page).read_text(encoding="utf-8")
         assert "from metapool._" not in text and "metapool._" not in text, page
+
+
+def test_no_user_facing_text_mentions_the_development_layout() -> None:
+    """Docs, docstrings and messages cite the package's own pages, not a sibling folder."""
+    root = DOCS.parent
+    texts = [root / "README.md", *DOCS.glob("*.md"), *DOCS.glob("*.py")]
+    texts += sorted((root / "metapool").rglob("*.py"))
+    pattern = re.compile(r"\.\./shared|shared/(data|spec|design)|§|\bspec\b", re.I)
+    found = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for path in texts
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []

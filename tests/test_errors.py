@@ -84,7 +84,7 @@ STUDIES = [Dichotomous("A", 3, 20, 5, 20), Dichotomous("B", 4, 30, 9, 30)]
         ({"measure": "PETO_OR", "method": "MH"}, "method MH does not fit measure PETO_OR"),
         ({"model": "mixed"}, "unknown model 'mixed'; allowed: fixed, random"),
         ({"measure": "PETO_OR", "model": "random"}, "the Peto method has no random-effects model"),
-        ({"ci_level": 1.5}, "ci_level must be between 0 and 1"),
+        ({"ci_level": 1.5}, "ci_level must lie between 0 and 1"),
         ({"study_ci_level": "95%"}, "study_ci_level must be a number"),
         (
             {"tau2": "XYZ"},

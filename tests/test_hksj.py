@@ -115,8 +115,9 @@ def test_subgroup_differences_use_a_one_study_subgroup_as_without_hksj() -> None
 
 
 def test_hksj_option_values() -> None:
-    assert resolve(DataType.GENERIC, measure="MD", hksj="adhoc").hksj == "adhoc"
-    assert resolve(DataType.GENERIC, measure="MD", hksj=True).hksj is True
+    random = {"measure": "MD", "model": "random"}
+    assert resolve(DataType.GENERIC, **random, hksj="adhoc").hksj == "adhoc"
+    assert resolve(DataType.GENERIC, **random, hksj=True).hksj is True
     for bad in ("yes", 1, None, "knha"):
         with pytest.raises(metapool.InputError, match="hksj must be True, False or 'adhoc'"):
             metapool.pool([0.1, 0.2], [0.01, 0.02], hksj=bad)

@@ -342,7 +342,7 @@ def test_forest_method_and_save(tmp_path: Path) -> None:
 
 def test_missing_matplotlib_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ImportError, match=r"pip install metapool\[plot\]"):
+    with pytest.raises(ImportError, match=r"pip install 'metapool\[plot\]'.*'\.\[plot\]'"):
         require_matplotlib()
 
 

@@ -132,15 +132,21 @@ def test_smd_is_scale_free_and_md_negates(studies: list[Any], model: str, scale:
         assert same(x.estimate, -y.estimate, rtol=1e-9, atol=1e-9)
 
 
-OPTIONS = st.fixed_dictionaries(
-    {
-        "model": st.sampled_from(["fixed", "random"]),
-        "tau2": st.sampled_from(metapool.TAU2_METHODS),
-        "hksj": st.booleans(),
-        "prediction": st.booleans(),
-        "tau2_ci": st.booleans(),
-        "i2": st.sampled_from(["Q", "tau2"]),
-    }
+# τ², HKSJ and prediction intervals are options of the random-effects model only
+OPTIONS = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "model": st.just("random"),
+            "tau2": st.sampled_from(metapool.TAU2_METHODS),
+            "hksj": st.booleans(),
+            "prediction": st.booleans(),
+            "tau2_ci": st.booleans(),
+            "i2": st.sampled_from(["Q", "tau2"]),
+        }
+    ),
+    st.fixed_dictionaries(
+        {"model": st.just("fixed"), "tau2_ci": st.booleans(), "i2": st.sampled_from(["Q", "tau2"])}
+    ),
 )
 
 

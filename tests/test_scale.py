@@ -64,7 +64,6 @@ OPTIONS = st.fixed_dictionaries(
 ) | st.fixed_dictionaries(
     {
         "model": st.just("fixed"),
-        "hksj": st.sampled_from([False, True, "adhoc"]),
         "tau2_ci": st.booleans(),
         "ci_level": st.sampled_from([0.9, 0.95, 0.99]),
     }
@@ -175,7 +174,7 @@ def worst_by_estimator(n: int, seed: int = 1) -> dict[str, tuple[float, str]]:
                 "ci_level": [0.9, 0.95, 0.99][rng.integers(3)],
             }
             if name == "fixed":
-                options["model"] = "fixed"
+                options.update(model="fixed", hksj=False)
             else:
                 options.update(model="random", tau2=name, prediction=bool(rng.integers(2)))
             field, d = max(deviations(data, options, c).items(), key=lambda kv: kv[1])

@@ -1,4 +1,4 @@
-"""Diagnostics beyond RevMan 5.4 (spec §9): small-study tests, trim-and-fill, sensitivity.
+"""Diagnostics beyond RevMan 5.4: small-study tests, trim-and-fill, sensitivity.
 
 Usually reached through the methods of :class:`~metapool.results.MetaAnalysis`
 (``res.egger()``, ``res.leave_one_out()``, ...).

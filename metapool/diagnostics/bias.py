@@ -1,4 +1,4 @@
-"""Small-study effects (spec §9): Egger, Begg, Peters and Harbord tests, trim-and-fill.
+"""Small-study effects: Egger, Begg, Peters and Harbord tests, trim-and-fill.
 
 All of them work on the analysis' estimable study effects (analysis scale, the
 zero-cell rule applied) with inverse-variance weights, whatever the analysis'
@@ -6,6 +6,17 @@ pooling method, as metafor's ``regtest``, ``ranktest`` and ``trimfill`` do on
 ``rma(yi, vi)``. Pooled quantities come from the engine
 (:func:`metapool.pooling.engine.pool_segments`); the regressions are two-column
 weighted least squares.
+
+The tests refuse analyses of fewer than 10 studies unless asked (``k_min=``):
+the Cochrane Handbook advises tests for funnel plot asymmetry only with at
+least 10 studies, as with fewer they are too weak to tell asymmetry from chance.
+
+References
+----------
+.. [1] Page MJ, Higgins JPT, Sterne JAC. Chapter 13: Assessing risk of bias
+   due to missing results in a synthesis. In: Higgins JPT et al. (eds).
+   Cochrane Handbook for Systematic Reviews of Interventions, version 6,
+   section 13.3.5.4. Cochrane, 2019.
 """
 
 from __future__ import annotations
@@ -47,6 +58,9 @@ __all__ = [
 #: trim-and-fill iterations before giving up (metafor's ``maxiter``)
 MAXITER = 100
 
+#: fewest studies for a test of funnel plot asymmetry by default (Cochrane Handbook 13.3.5.4)
+K_MIN = 10
+
 
 # -- records ------------------------------------------------------------------------------
 
@@ -72,7 +86,8 @@ class RegressionTest:
     intercept_ci : Interval
         Its t-based confidence interval at the analysis' level.
     slope, slope_se : float
-        The asymmetry coefficient (Egger's "bias" in the y/SE-on-1/SE form).
+        The asymmetry coefficient and its SE, also as :attr:`bias` and
+        :attr:`bias_se`.
     k : int
         Studies in the regression.
     """
@@ -89,12 +104,26 @@ class RegressionTest:
     slope_se: float
     k: int
 
+    @property
+    def bias(self) -> float:
+        """The slope under the name R meta's and Stata's ``metabias`` give it: "bias".
+
+        The intercept of Egger's regression of y/SE on 1/SE (Egger 1997), the
+        same number as the slope of y on SE fitted here.
+        """
+        return self.slope
+
+    @property
+    def bias_se(self) -> float:
+        """The SE of :attr:`bias`."""
+        return self.slope_se
+
     def __str__(self) -> str:
         return (
             f"{self.test}{_possessive(self.test)} regression test for funnel plot asymmetry "
             f"(predictor {self.predictor}, k = {self.k})\n"
             f"t = {self.statistic:.4f}, df = {self.df:.0f}, {format_p(self.p_value)}\n"
-            f"slope: {self.slope:.4f} (SE {self.slope_se:.4f}); "
+            f"bias (slope): {self.slope:.4f} (SE {self.slope_se:.4f}); "
             f"intercept (limit estimate): {self.intercept:.4f} (SE {self.intercept_se:.4f}, "
             f"CI {self.intercept_ci.lower:.4f} to {self.intercept_ci.upper:.4f})"
         )
@@ -218,12 +247,33 @@ def _wfit(y: FloatArray, x: FloatArray, w: FloatArray) -> _Fit:
     return _Fit(coef, y - coef[0] - coef[1] * x, r_inv @ r_inv.T)
 
 
-def _regression_test(
-    test: str, predictor: str, y: FloatArray, x: FloatArray, w: FloatArray, level: float
-) -> RegressionTest:
-    k = y.size
+def _enough(test: str, k: int, k_min: int) -> None:
+    """Refuse fewer than ``k_min`` studies (by default the Handbook's 10), and fewer than 3."""
+    if isinstance(k_min, bool) or not isinstance(k_min, (int, np.integer)) or k_min < 1:
+        raise InputError(f"k_min must be a positive whole number, got {k_min!r}")
+    if k < k_min:
+        anyway = f"; pass k_min={k} to run it anyway" if k >= 3 else ""
+        raise InputError(
+            f"{test}'s test needs at least k_min = {k_min} studies, the analysis has {k}: "
+            f"the Cochrane Handbook (section 13.3.5.4) advises tests for funnel plot "
+            f"asymmetry only with at least {K_MIN} studies, as with fewer they are too weak "
+            f"to tell asymmetry from chance{anyway}"
+        )
     if k < 3:
         raise InputError(f"{test}'s test needs at least 3 studies, the analysis has {k}")
+
+
+def _regression_test(
+    test: str,
+    predictor: str,
+    y: FloatArray,
+    x: FloatArray,
+    w: FloatArray,
+    level: float,
+    k_min: int,
+) -> RegressionTest:
+    k = y.size
+    _enough(test, k, k_min)
     if np.ptp(x) == 0:
         raise InputError(f"{test}'s test is not possible: every study has the same {predictor}")
     fit = _wfit(y, x, w)
@@ -254,37 +304,47 @@ def _regression_test(
 # -- tests --------------------------------------------------------------------------------
 
 
-def egger(res: MetaAnalysis) -> RegressionTest:
+def egger(res: MetaAnalysis, *, k_min: int = K_MIN) -> RegressionTest:
     """Egger's regression test: effect on its SE, weights 1/SE², t test of the slope.
 
-    The same as regressing y/SE on 1/SE and testing the intercept (Egger 1997);
-    metafor ``regtest(model="lm")``. Needs k >= 3 estimable studies.
+    The same as regressing y/SE on 1/SE and testing the intercept, Egger's
+    "bias" (Egger 1997); metafor ``regtest(model="lm")``, R meta ``metabias``.
+
+    Parameters
+    ----------
+    res : MetaAnalysis
+    k_min : int
+        Fewest estimable studies to test (default 10, the Cochrane Handbook's
+        advice); at least 3 are always needed.
 
     Examples
     --------
     >>> import metapool
     >>> res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
-    >>> t = egger(res)
-    >>> round(t.statistic, 4), round(t.p_value, 4), t.df
-    (-0.9213, 0.3992, 5.0)
+    >>> t = egger(res, k_min=7)  # the seven aspirin trials: fewer than the Handbook's 10
+    >>> round(t.statistic, 4), round(t.p_value, 4), t.df, round(t.bias, 4)
+    (-0.9213, 0.3992, 5.0, -0.7245)
     """
     data = estimable_studies(res)
     se = np.sqrt(data.vi)
-    return _regression_test("Egger", "SE", data.yi, se, 1.0 / data.vi, data.settings.ci_level)
+    return _regression_test(
+        "Egger", "SE", data.yi, se, 1.0 / data.vi, data.settings.ci_level, k_min
+    )
 
 
-def peters(res: MetaAnalysis) -> RegressionTest:
+def peters(res: MetaAnalysis, *, k_min: int = K_MIN) -> RegressionTest:
     """Peters' test (dichotomous data): effect on 1/N, weights 1/(1/S + 1/F).
 
     N, S and F are each study's raw numbers of participants, events and
     non-events over both arms (R meta ``metabias(method.bias="Peters")``).
     A study without events or without non-events has no weight and is left out.
+    ``k_min`` as for :func:`egger`, counting the studies in the regression.
 
     Examples
     --------
     >>> import metapool
     >>> res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
-    >>> round(peters(res).p_value, 4)
+    >>> round(peters(res, k_min=7).p_value, 4)
     0.3051
     """
     data = _dichotomous(res, "Peters")
@@ -294,21 +354,24 @@ def peters(res: MetaAnalysis) -> RegressionTest:
     used = (events > 0) & (non_events > 0)
     w = 1.0 / (1.0 / events[used] + 1.0 / non_events[used])
     inverse_n = 1.0 / (events + non_events)[used]
-    return _regression_test("Peters", "1/N", data.yi[used], inverse_n, w, data.settings.ci_level)
+    return _regression_test(
+        "Peters", "1/N", data.yi[used], inverse_n, w, data.settings.ci_level, k_min
+    )
 
 
-def harbord(res: MetaAnalysis) -> RegressionTest:
+def harbord(res: MetaAnalysis, *, k_min: int = K_MIN) -> RegressionTest:
     """Harbord's test (odds ratios): Egger's test on Peto's score statistics.
 
     y = (O − E)/V with SE 1/sqrt(V), V the hypergeometric variance, from the raw
     2x2 cells (no continuity correction); the same regression as Z/sqrt(V) on
     sqrt(V) (Harbord 2006; R meta ``metabias(method.bias="Harbord")``).
+    ``k_min`` as for :func:`egger`.
 
     Examples
     --------
     >>> import metapool
     >>> res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
-    >>> round(harbord(res).statistic, 4)
+    >>> round(harbord(res, k_min=7).statistic, 4)
     -0.9214
     """
     data = _dichotomous(res, "Harbord")
@@ -319,7 +382,7 @@ def harbord(res: MetaAnalysis) -> RegressionTest:
     assert data.cells is not None
     o_minus_e, v = peto_o_minus_e(data.cells)
     return _regression_test(
-        "Harbord", "1/sqrt(V)", o_minus_e / v, 1.0 / np.sqrt(v), v, data.settings.ci_level
+        "Harbord", "1/sqrt(V)", o_minus_e / v, 1.0 / np.sqrt(v), v, data.settings.ci_level, k_min
     )
 
 
@@ -332,24 +395,23 @@ def _dichotomous(res: MetaAnalysis, test: str) -> StudyData:
     return estimable_studies(res)
 
 
-def begg(res: MetaAnalysis) -> RankTest:
+def begg(res: MetaAnalysis, *, k_min: int = K_MIN) -> RankTest:
     """Begg and Mazumdar's rank correlation test (metafor ``ranktest``).
 
     Kendall's τ between (yᵢ − θ_FE)/sqrt(vᵢ − 1/Σw) and vᵢ, θ_FE the
-    fixed-effect inverse-variance estimate. Needs k >= 3 estimable studies.
+    fixed-effect inverse-variance estimate. ``k_min`` as for :func:`egger`.
 
     Examples
     --------
     >>> import metapool
     >>> res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
-    >>> r = begg(res)
+    >>> r = begg(res, k_min=7)
     >>> round(r.statistic, 4), round(r.p_value, 4), r.exact
     (-0.4286, 0.2389, True)
     """
     data = estimable_studies(res)
     k = data.k
-    if k < 3:
-        raise InputError(f"Begg's test needs at least 3 studies, the analysis has {k}")
+    _enough("Begg", k, k_min)
     if np.ptp(data.vi) == 0:
         raise InputError("Begg's test is not possible: every study has the same SE")
     fe = pool_segments(data.yi, data.vi, Segments.single(k), random=False)

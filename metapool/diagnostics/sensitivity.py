@@ -1,4 +1,4 @@
-"""Sensitivity analyses (spec §9): leave-one-out, cumulative and influence diagnostics.
+"""Sensitivity analyses: leave-one-out, cumulative and influence diagnostics.
 
 Every re-analysis is one batch through :func:`metapool.pooling.engine.pool_segments`:
 the k leave-one-out fits are k groups of k - 1 studies, the k cumulative fits are

@@ -63,7 +63,8 @@ def read_review(path: str | os.PathLike[str]) -> Review:
 
     Examples
     --------
-    >>> review = read_review("../shared/data/revman/Fleiss1993_CR.csv")
+    >>> from metapool import examples
+    >>> review = read_review(examples.path("aspirin.csv"))
     >>> review.format, [o.key for o in review.outcomes]
     ('revman_csv', ['1.1', '1.2'])
     """

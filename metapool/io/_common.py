@@ -408,8 +408,9 @@ class Draft:
             "measure": measure,
             "method": method,
             "model": "random" if self.random else "fixed",
-            "ci_level": 95.0 if self.ci_total is None else self.ci_total,
-            "study_ci_level": self.ci_study,
+            # RevMan stores levels in percent
+            "ci_level": 0.95 if self.ci_total is None else self.ci_total / 100,
+            "study_ci_level": None if self.ci_study is None else self.ci_study / 100,
         }
         if self.data_type is DataType.DICHOTOMOUS:
             kwargs["swap_events"] = self.swap_events

@@ -1,6 +1,6 @@
 """Tables in and out: study records from a DataFrame, results as tidy rows.
 
-pandas is optional (``pip install metapool[pandas]``) and imported only when
+pandas is optional (``pip install 'metapool[pandas]'``) and imported only when
 a DataFrame is made; :func:`result_rows` needs nothing beyond the standard
 library (the command line writes its CSV from it).
 """
@@ -52,10 +52,11 @@ RESULT_COLUMNS = (
 def _pandas() -> Any:
     try:
         import pandas
-    except ImportError:  # pragma: no cover - pandas is installed in the test environment
-        raise InputError(
-            "DataFrames need pandas: install it with  pip install metapool[pandas]"
-        ) from None
+    except ImportError as exc:
+        raise ImportError(
+            "DataFrames need pandas: pip install 'metapool[pandas]' "
+            "(in a clone of metapool: pip install '.[pandas]')"
+        ) from exc
     return pandas
 
 

@@ -104,11 +104,12 @@ def read_datapackage(path: str | os.PathLike[str]) -> Review:
 
     Examples
     --------
-    >>> review = read_datapackage("../shared/data/revman/Fleiss1993_revmanweb_datapackage.zip")
-    >>> [(o.key, o.settings["measure"]) for o in review.outcomes]
-    [('1.1', 'OR'), ('1.2', 'SMD')]
-    >>> review.outcome("1.2").revman is None   # RevMan Web left the SMD analysis at zero
-    True
+    >>> from metapool import examples
+    >>> review = read_datapackage(examples.path("aspirin.zip"))
+    >>> [(o.key, o.settings["measure"], o.settings["model"]) for o in review.outcomes]
+    [('1.1', 'OR', 'fixed'), ('1.2', 'RR', 'random')]
+    >>> review.outcome("1.1").revman.decimals   # RevMan Web keeps 6 decimals
+    6
     """
     source = os.fspath(path)
     try:

@@ -193,8 +193,9 @@ class Outcome:
 
         Examples
         --------
+        >>> from metapool import examples
         >>> from metapool.io import read_rm5
-        >>> outcome = read_rm5("../shared/data/revman/Fleiss1993.rm5").outcome("1.1")
+        >>> outcome = read_rm5(examples.path("aspirin.rm5")).outcome("1.1")
         >>> outcome.settings["measure"], outcome.settings["method"]
         ('OR', 'MH')
         >>> round(outcome.analyse().total.estimate, 4)
@@ -287,8 +288,9 @@ class Review:
 
         Examples
         --------
+        >>> from metapool import examples
         >>> from metapool.io import read_rm5
-        >>> check = read_rm5("../shared/data/revman/Fleiss1993.rm5").compare()
+        >>> check = read_rm5(examples.path("aspirin.rm5")).compare()
         >>> check.passed
         True
         """

@@ -91,12 +91,13 @@ def read_revman_csv(path: str | os.PathLike[str]) -> Review:
 
     Examples
     --------
-    >>> review = read_revman_csv("../shared/data/revman/Fleiss1993_CR.csv")
-    >>> outcome = review.outcome("1.2")
+    >>> from metapool import examples
+    >>> review = read_revman_csv(examples.path("stem_cell.csv"))
+    >>> outcome = review.outcome("1.1")
     >>> outcome.settings["measure"], outcome.settings["model"], len(outcome.studies)
-    ('MD', 'fixed', 5)
-    >>> outcome.revman.decimals
-    8
+    ('SMD', 'random', 10)
+    >>> outcome.studies[0].subgroup, outcome.revman.decimals
+    ('Bone marrow', 8)
     """
     source = os.fspath(path)
     try:

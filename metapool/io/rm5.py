@@ -97,9 +97,10 @@ def read_rm5(path: str | os.PathLike[str]) -> Review:
 
     Examples
     --------
-    >>> review = read_rm5("../shared/data/revman/Fleiss1993.rm5")
+    >>> from metapool import examples
+    >>> review = read_rm5(examples.path("aspirin.rm5"))
     >>> review.title
-    'Examples from Fleiss 1993'
+    'Aspirin after myocardial infarction (metapool example)'
     >>> [o.key for o in review.outcomes]
     ['1.1', '1.2']
     >>> first = review.outcome("1.1").studies[0]

@@ -28,7 +28,10 @@ def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError as exc:
-        raise ImportError("metapool's plots need matplotlib: pip install metapool[plot]") from exc
+        raise ImportError(
+            "metapool's plots need matplotlib: pip install 'metapool[plot]' "
+            "(in a clone of metapool: pip install '.[plot]')"
+        ) from exc
 
 
 def label_lines(label: str) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""The pooling engine: fixed and random effects for many analyses at once (spec §3-6).
+"""The pooling engine: fixed and random effects for many analyses at once.
 
 One code path serves a single RevMan analysis, its subgroups, leave-one-out
 runs and a million simulated meta-analyses: everything is a segment sum over

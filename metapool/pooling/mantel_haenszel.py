@@ -1,4 +1,4 @@
-"""Mantel-Haenszel fixed-effect pooling of 2x2 tables (spec §3), per group."""
+"""Mantel-Haenszel fixed-effect pooling of 2x2 tables, per group."""
 
 from __future__ import annotations
 

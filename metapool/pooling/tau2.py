@@ -1,4 +1,4 @@
-"""Between-study variance τ² (spec §5): every estimator, for all groups at once.
+"""Between-study variance τ²: every estimator, for all groups at once.
 
 Definitions follow metafor's ``rma.uni``, for the intercept-only model of a
 meta-analysis and for meta-regressions (trim-and-fill's choice of side,
