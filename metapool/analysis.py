@@ -70,6 +70,9 @@ def analyse(
     prediction: bool = False,
     i2: str = "Q",
     tau2_ci: bool = False,
+    totals: str = "all",
+    subgroup_test: bool = True,
+    number: str | None = None,
 ) -> MetaAnalysis:
     """Meta-analyse studies as RevMan 5.4 does.
 
@@ -98,6 +101,16 @@ def analyse(
         ``"PM"``, ``"EB"``, ``"HE"``, ``"SJ"``, ``"HS"``), Hartung-Knapp-
         Sidik-Jonkman CI, prediction interval, I² from ``"Q"`` or ``"tau2"``,
         Q-profile CI for τ² and I². :data:`REVMAN_WEB` bundles RevMan Web's.
+    totals : {"all", "subtotals", "none"}
+        RevMan's display option: show the total and subtotals, the subgroups'
+        subtotals only (study weights within each subgroup, no overall total),
+        or no pooled result. Printing, plots and tables follow it; every
+        number is computed whatever it says.
+    subgroup_test : bool
+        Show the test for subgroup differences.
+    number : str, optional
+        RevMan's number of the analysis (``"1.1"``): subgroup headings are then
+        numbered ``"1.1.1 Bone marrow"``, ``"1.1.2 ..."``.
 
     Returns
     -------
@@ -110,6 +123,22 @@ def analyse(
     >>> round(res.total.estimate, 4), round(res.heterogeneity.i2, 2)
     (0.8969, 39.67)
     """
+    options = {
+        "measure": measure,
+        "method": method,
+        "model": model,
+        "ci_level": ci_level,
+        "study_ci_level": study_ci_level,
+        "swap_events": swap_events,
+        "ratio": ratio,
+        "tau2": tau2,
+        "hksj": hksj,
+        "prediction": prediction,
+        "i2": i2,
+        "totals": totals,
+        "subgroup_test": subgroup_test,
+        "number": number,
+    }
     records = list(studies)
     if not records:
         raise InputError("no studies to analyse")
@@ -125,21 +154,16 @@ def analyse(
                 f"study {getattr(record, 'study', record)!r}: is {type(record).__name__}, "
                 f"but the analysis holds {kind.__name__} data; one data type per analysis"
             )
-    data_type, fields = _FIELDS[kind]
-    settings = resolve(
-        data_type,
-        measure=measure,
-        method=method,
-        model=model,
-        ratio=ratio,
-        ci_level=ci_level,
-        study_ci_level=study_ci_level,
-        tau2=tau2,
-        hksj=hksj,
-        prediction=prediction,
-        i2=i2,
-        swap_events=swap_events,
-    )
+    return analyse_records(records, _FIELDS[kind][0], tau2_ci=tau2_ci, **options)
+
+
+def analyse_records(
+    records: list[Study], data_type: DataType, *, tau2_ci: bool = False, **options: Any
+) -> MetaAnalysis:
+    """:func:`analyse` of validated records of ``data_type``; no records give a
+    result that is not estimable (a RevMan outcome with no study rows)."""
+    fields = next(f for d, f in _FIELDS.values() if d is data_type)
+    settings = resolve(data_type, **options)
     names = [r.study for r in records]
     columns = {
         f: np.array([math.nan if (x := getattr(r, f)) is None else x for r in records], dtype=float)
@@ -278,7 +302,7 @@ def _assemble(
         **part(0, None, list(range(len(records)))),
         settings=settings,
         subgroups=subgroups,
-        subgroup_differences=_differences(pooled) if subgroup_names else None,
+        subgroup_differences=_differences(pooled, settings) if subgroup_names else None,
         effects=es,
     )
 
@@ -343,14 +367,21 @@ def group_results(p: PoolResult, ratio: bool) -> list[dict[str, Any]]:
     ]
 
 
-def _differences(p: PoolResult) -> SubgroupDifferences:
+def _differences(p: PoolResult, settings: Settings) -> SubgroupDifferences:
     """RevMan's test for subgroup differences: fixed-effect IV over subgroup totals."""
     ok = np.flatnonzero(p.k[1:] > 0) + 1
-    between = pool_segments(p.estimate[ok], p.se[ok] ** 2, Segments.single(ok.size), random=False)
+    between = pool_segments(
+        p.estimate[ok],
+        p.se[ok] ** 2,
+        Segments.single(ok.size),
+        random=False,
+        ci_level=settings.ci_level,
+    )
     j = ok.size
     return SubgroupDifferences(
         q=float(between.q[0]) if j else math.nan,
         df=float(j - 1) if j else math.nan,
         p_value=float(between.p_q[0]),
         i2=float(between.i2[0]),
+        pooled=group_results(between, settings.ratio)[0]["total"],
     )
