@@ -259,11 +259,14 @@ class Outcome:
         --------
         >>> import matplotlib
         >>> matplotlib.use("Agg")
-        >>> from metapool.io import read_rm5
-        >>> outcome = read_rm5("../shared/data/revman/Fleiss1993.rm5").outcome("1.1")
+        >>> import metapool
+        >>> from metapool.vocabulary import DataType
+        >>> outcome = Outcome(1, 1, "Deaths", DataType.DICHOTOMOUS,
+        ...                   studies=tuple(metapool.examples.aspirin()),
+        ...                   settings={"measure": "OR"}, scale=100.0)
         >>> fig = outcome.forest()
-        >>> fig.axes[1].get_xlim()
-        (0.01, 100.0)
+        >>> [float(x) for x in fig.axes[1].get_xlim()]
+        [0.01, 100.0]
         """
         from metapool.plots.forest import forest
 
