@@ -267,7 +267,8 @@ def _resolve(
             label = measure.strip().upper() if isinstance(measure, str) else measure
             label = _MEASURE_ALIASES.get(label, label)
             if isinstance(label, str) and label and label not in allowed:
-                allowed = {**allowed, label: (Method.PETO, Method.IV)}
+                # a name of its own keeps its spelling ("Rate ratio")
+                allowed = {**allowed, measure.strip(): (Method.PETO, Method.IV)}
         measure_v = _choice(
             f"measure for {data_type.value} data",
             measure or _DEFAULT_MEASURE[data_type],

@@ -466,3 +466,28 @@ def test_generic_measure_name_and_log_data(tmp_path: Path) -> None:
     assert math.isclose(other.studies[1].estimate, 1.25, rel_tol=1e-14)  # as entered
     assert difference.forest().axes[1].get_xscale() == "linear"
     assert "Hazard Ratio IV, Fixed, 95% CI" in str(other)
+
+
+def test_o_minus_e_measure_keeps_its_name() -> None:
+    rows = [metapool.OMinusE("A", -2.0, 5.0), metapool.OMinusE("B", -1.0, 4.0)]
+    res = metapool.analyse(rows, measure="Rate ratio", method="IV")
+    assert res.settings.label == "Rate ratio IV, Fixed, 95% CI" and res.settings.ratio
+    assert "Rate ratio" in texts(res.forest())
+    assert res.funnel().axes[0].get_xlabel() == "Rate ratio"
+
+
+def test_subtotals_without_subgroups_show_nothing_pooled(tmp_path: Path) -> None:
+    ids = tuple(COUNTS)
+    res = metapool.analyse([Dichotomous(NAMES[i], *COUNTS[i]) for i in ids], measure="RR")
+    stored = {i: stored_study(res.studies[n], 0.0) for n, i in enumerate(ids)}
+    zeros = {k: "0.0" for k in ("EFFECT_SIZE", "CI_START", "CI_END", "Z", "P_Z", "CHI2", "I2")}
+    text = review(
+        outcome("DICH", 1, "D", dich_rows(ids, stored), EFFECT_MEASURE="RR", TOTALS="SUB", **zeros),
+        calculated=True,
+    )
+    only = read_rm5(write(tmp_path, text)).outcome("1.1")
+    assert only.display["totals"] == "subtotals"
+    table = "\n".join(str(only.analyse()).splitlines()[2:])
+    assert "Total" not in table and "%" not in table
+    check = read_rm5(write(tmp_path, text)).compare()
+    assert check.passed and {d.scope for d in check.outcomes[0].differences} == {"study"}
