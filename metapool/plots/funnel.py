@@ -103,7 +103,7 @@ def funnel(
             label=f"Filled by trim-and-fill ({trimfill.k0})",
         )
         ax.legend(loc="upper right", fontsize=8)  # the corners by the funnel tip are empty
-    name = res.settings.measure_name
+    name = res.settings.measure
     ax.set_xlabel(name)
     ax.set_ylabel(f"SE(log[{name}])" if ratio else f"SE({name})")
     return ax.figure.figure  # the root Figure, also when ``ax`` is in a SubFigure
