@@ -208,6 +208,8 @@ def test_svg_keeps_text_as_text(tmp_path: Path) -> None:
     svg = (tmp_path / "forest.svg").read_text()
     assert ">Alpha</text>" in svg and ">Total (95% CI)</text>" in svg
     assert matplotlib.rcParams["svg.fonttype"] == "path"  # the user's setting is left alone
+    by_option().funnel().savefig(tmp_path / "funnel.svg")
+    assert "SE(log[RR])</text>" in (tmp_path / "funnel.svg").read_text()
 
 
 def test_font_fallback_warns_with_the_fix() -> None:
