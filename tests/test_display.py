@@ -493,3 +493,82 @@ def test_subtotals_without_subgroups_show_nothing_pooled(tmp_path: Path) -> None
     assert "Total" not in table and "%" not in table
     check = read_rm5(write(tmp_path, text)).compare()
     assert check.passed and {d.scope for d in check.outcomes[0].differences} == {"study"}
+
+
+def test_csv_user_order_years_and_totals(tmp_path: Path) -> None:
+    header = (
+        "Comparison Number,Outcome Number,Subgroup Number,Name,Data Type,Statistical Method,"
+        "Effect Measure,Analysis Model,Events 1,Total 1,Events 2,Total 2,Totals,"
+        "Year of study,User defined order\r\n"
+    )
+    lines = [
+        "1,0,0,A vs B,,,,,,,,,,,",
+        "1,1,0,Deaths,DIC,MH,RR,Fixed,,,,,No totals,,",
+        *(
+            f"1,1,0,{NAMES[i]},,,,,{e1},{n1},{e2},{n2},,{2004 - n},{n + 1}"
+            for n, (i, (e1, n1, e2, n2)) in enumerate(COUNTS.items())
+        ),
+    ]
+    path = tmp_path / "export.csv"
+    path.write_text(header + "\r\n".join(lines) + "\r\n", encoding="utf-8")
+    deaths = metapool.read_revman_csv(path).outcome("1.1")
+    assert deaths.study_order == (1.0, 2.0, 3.0, 4.0)
+    assert deaths.study_years == ("2004", "2003", "2002", "2001")
+    assert deaths.display["totals"] == "none"
+    assert "Total (95% CI)" not in str(deaths.analyse())
+
+
+def test_datapackage_footnotes_and_display(tmp_path: Path) -> None:
+    import csv
+    import io
+    import zipfile
+
+    def table(rows: list[dict[str, object]]) -> bytes:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue().encode("utf-8-sig")
+
+    overall = {
+        "Analysis group": 1,
+        "Analysis number": 1,
+        "Analysis name": "Deaths",
+        "Data type": "Dichotomous",
+        "Statistical method": "MH",
+        "Effect measure": "Risk Ratio",
+        "Analysis model": "Fixed effect",
+        "Overall estimates": "false",
+        "Subgroup estimates": "true",
+        "Test for subgroup differences": "false",
+        "Study CI": "95%",
+        "Estimate CI": "95%",
+    }
+    rows = [
+        {
+            "Analysis group": 1,
+            "Analysis number": 1,
+            "Subgroup": name,
+            "Applicability": "SUBGROUP_AND_OVERALL",
+            "Study": NAMES[i],
+            "Study year": "2001",
+            "Experimental cases": COUNTS[i][0],
+            "Experimental N": COUNTS[i][1],
+            "Control cases": COUNTS[i][2],
+            "Control N": COUNTS[i][3],
+            "Footnotes": "Adjusted counts" if i == "STD-C" else "",
+        }
+        for name, ids in GROUPS.items()
+        for i in ids
+    ]
+    path = tmp_path / "package.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("X-analysis-data/X-overall-estimates-and-settings.csv", table([overall]))
+        zf.writestr("X-analysis-data/X-data-rows.csv", table(rows))
+    deaths = metapool.read_datapackage(path).outcome("1.1")
+    assert deaths.footnotes == ("", "", "Adjusted counts", "")
+    assert deaths.study_years == ("2001",) * 4
+    assert deaths.display == {"totals": "subtotals", "subgroup_test": False, "number": "1.1"}
+    text = str(deaths.analyse())
+    assert "1.1.2 Umbilical cord" in text.splitlines() and "Total (95% CI)" not in text
+    assert "subgroup differences" not in text
