@@ -436,6 +436,9 @@ def test_empty_outcome_is_not_estimable(tmp_path: Path, capsys: pytest.CaptureFi
     assert out.count("Not estimable") == 3
     assert read_rm5(path).compare().passed
     assert main([str(path), "--check"]) == 0
+    pytest.importorskip("pandas")
+    frame = read_rm5(path).outcome("1.1").analyse(totals="none").to_dataframe()
+    assert frame.shape[0] == 0 and "estimate" in frame.columns
 
 
 # -- generic inverse variance: the measure's own name, LOG_DATA decides the scale -------------

@@ -200,7 +200,7 @@ def result_rows(res: MetaAnalysis) -> list[dict[str, Any]]:
     (['study', 'total'], 0.8969)
     """
     fields = FIELDS[res.settings.data_type]
-    blank = dict.fromkeys(("row", "subgroup", "study", *fields, *RESULT_COLUMNS))
+    blank = dict.fromkeys(_columns(res))
     show = shown(res)
     rows: list[dict[str, Any]] = []
     for s, weight in zip(res.studies, show.weights, strict=True):
@@ -243,5 +243,10 @@ def result_to_dataframe(res: MetaAnalysis) -> pd.DataFrame:
     >>> df.shape, list(df["row"].unique())
     ((8, 21), ['study', 'total'])
     """
-    result: pd.DataFrame = _pandas().DataFrame(result_rows(res))
+    # the columns are named also when no row is shown (no studies, no totals)
+    result: pd.DataFrame = _pandas().DataFrame(result_rows(res), columns=list(_columns(res)))
     return result
+
+
+def _columns(res: MetaAnalysis) -> tuple[str, ...]:
+    return ("row", "subgroup", "study", *FIELDS[res.settings.data_type], *RESULT_COLUMNS)
