@@ -74,6 +74,9 @@ def analyse(
     prediction: bool = False,
     i2: str = "Q",
     tau2_ci: bool = False,
+    totals: str = "all",
+    subgroup_test: bool = True,
+    number: str | None = None,
 ) -> MetaAnalysis:
     """Meta-analyse studies as RevMan 5.4 does.
 
@@ -113,6 +116,16 @@ def analyse(
         are unknown, do not fit the data or the model, or are not of their type
         (yes/no options take only ``True`` or ``False``; ``ci_level`` lies
         between 0 and 1).
+    totals : {"all", "subtotals", "none"}
+        RevMan's display option: show the total and subtotals, the subgroups'
+        subtotals only (study weights within each subgroup, no overall total),
+        or no pooled result. Printing, plots and tables follow it; every
+        number is computed whatever it says.
+    subgroup_test : bool
+        Show the test for subgroup differences.
+    number : str, optional
+        RevMan's number of the analysis (``"1.1"``): subgroup headings are then
+        numbered ``"1.1.1 Bone marrow"``, ``"1.1.2 ..."``.
 
     Returns
     -------
@@ -130,6 +143,22 @@ def analyse(
             "analyse takes study records, not a DataFrame: convert it with "
             "metapool.from_dataframe(df, kind, ...) first"
         )
+    options = {
+        "measure": measure,
+        "method": method,
+        "model": model,
+        "ci_level": ci_level,
+        "study_ci_level": study_ci_level,
+        "swap_events": swap_events,
+        "ratio": ratio,
+        "tau2": tau2,
+        "hksj": hksj,
+        "prediction": prediction,
+        "i2": i2,
+        "totals": totals,
+        "subgroup_test": subgroup_test,
+        "number": number,
+    }
     records = list(studies)
     if not records:
         raise InputError("no studies to analyse")
@@ -151,22 +180,18 @@ def analyse(
         raise InputError(
             f"study {twice!r} is listed twice; an analysis holds each study once, as in RevMan"
         )
+    return analyse_records(records, _FIELDS[kind][0], tau2_ci=tau2_ci, **options)
+
+
+def analyse_records(
+    records: list[Study], data_type: DataType, *, tau2_ci: bool = False, **options: Any
+) -> MetaAnalysis:
+    """:func:`analyse` of validated records of ``data_type``; no records give a
+    result that is not estimable (a RevMan outcome with no study rows)."""
+    fields = next(f for d, f in _FIELDS.values() if d is data_type)
     tau2_ci = flag("tau2_ci", tau2_ci)
-    data_type, fields = _FIELDS[kind]
-    settings = resolve(
-        data_type,
-        measure=measure,
-        method=method,
-        model=model,
-        ratio=ratio,
-        ci_level=ci_level,
-        study_ci_level=study_ci_level,
-        tau2=tau2,
-        hksj=hksj,
-        prediction=prediction,
-        i2=i2,
-        swap_events=swap_events,
-    )
+    settings = resolve(data_type, **options)
+    names = [r.study for r in records]
     columns = {
         f: np.array([math.nan if (x := getattr(r, f)) is None else x for r in records], dtype=float)
         for f in fields
@@ -304,7 +329,7 @@ def _assemble(
         **part(0, None, list(range(len(records)))),
         settings=settings,
         subgroups=subgroups,
-        subgroup_differences=_differences(pooled) if subgroup_names else None,
+        subgroup_differences=_differences(pooled, settings) if subgroup_names else None,
         effects=es,
     )
 
@@ -369,14 +394,21 @@ def group_results(p: PoolResult, ratio: bool) -> list[dict[str, Any]]:
     ]
 
 
-def _differences(p: PoolResult) -> SubgroupDifferences:
+def _differences(p: PoolResult, settings: Settings) -> SubgroupDifferences:
     """RevMan's test for subgroup differences: fixed-effect IV over subgroup totals."""
     ok = np.flatnonzero(p.k[1:] > 0) + 1
-    between = pool_segments(p.estimate[ok], p.se[ok] ** 2, Segments.single(ok.size), random=False)
+    between = pool_segments(
+        p.estimate[ok],
+        p.se[ok] ** 2,
+        Segments.single(ok.size),
+        random=False,
+        ci_level=settings.ci_level,
+    )
     j = ok.size
     return SubgroupDifferences(
         q=float(between.q[0]) if j else math.nan,
         df=float(j - 1) if j else math.nan,
         p_value=float(between.p_q[0]),
         i2=float(between.i2[0]),
+        pooled=group_results(between, settings.ratio)[0]["total"],
     )

@@ -119,10 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
-def _analyse(outcome: Outcome) -> MetaAnalysis | str | None:
-    """The outcome's result, the reason it has none, or None without study data."""
-    if outcome.error is None and not outcome.studies:
-        return None
+def _analyse(outcome: Outcome) -> MetaAnalysis | str:
+    """The outcome's result (not estimable without study data), or why it has none."""
     try:
         return outcome.analyse()
     except InputError as exc:
@@ -153,9 +151,7 @@ def _tables(review: Review, outcomes: list[Outcome], results: dict[str, Any]) ->
             print()
         print(_heading(review, outcome))
         res = results[outcome.key]
-        if res is None:
-            print("No study data.")
-        elif isinstance(res, str):
+        if isinstance(res, str):
             print(f"metapool: outcome {outcome.key} not analysed: {res}", file=sys.stderr)
             print("Not analysed (see the error message).")
             status = 1

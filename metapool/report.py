@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import attrs
+
 from metapool.records import Continuous, Dichotomous, Generic, OMinusE
+from metapool.vocabulary import DataType
 
 if TYPE_CHECKING:  # pragma: no cover
     from metapool.results import (
@@ -18,7 +21,9 @@ if TYPE_CHECKING:  # pragma: no cover
     )
 
 __all__ = [
+    "CI_STYLES",
     "Footnotes",
+    "Shown",
     "count_text",
     "data_cells",
     "effect_text",
@@ -26,8 +31,67 @@ __all__ = [
     "format_p",
     "heterogeneity_line",
     "overall_effect_line",
+    "shown",
     "subgroup_differences_line",
+    "subgroup_heading",
 ]
+
+#: How a confidence interval is written: RevMan 5's ``0.72 [0.49, 1.06]`` or
+#: RevMan Web's ``0.72 [0.49 , 1.06]``.
+CI_STYLES = ("revman5", "web")
+
+
+@attrs.frozen
+class Shown:
+    """What RevMan shows of an analysis under its display options.
+
+    ``weights`` has one entry per row of :attr:`MetaAnalysis.studies`: the
+    percentage shown (of the whole analysis, or of the study's subgroup when
+    subtotals only are shown), NaN where no weight is shown.
+    """
+
+    total: bool
+    subtotals: bool
+    subgroup_test: bool
+    weights: tuple[float, ...]
+
+
+def shown(res: MetaAnalysis) -> Shown:
+    """The pooled rows and weights that ``res.settings.totals`` and
+    ``subgroup_test`` show (computed values are all there regardless).
+
+    Examples
+    --------
+    >>> import metapool
+    >>> res = metapool.analyse(metapool.examples.aspirin(), totals="none")
+    >>> shown(res).total, shown(res).weights[0]
+    (False, nan)
+    """
+    option = res.settings.totals
+    subtotals = bool(res.subgroups) and option in ("all", "subtotals")
+    if option == "all":
+        weights = [s.weight for s in res.studies]
+    elif subtotals:  # each subgroup's studies add up to 100
+        weights = [math.nan] * len(res.studies)
+        for name, sub in res.subgroups.items():
+            rows = [i for i, s in enumerate(res.studies) if s.subgroup == name]
+            for i, row in zip(rows, sub.studies, strict=True):
+                weights[i] = row.weight
+    else:
+        weights = [math.nan] * len(res.studies)
+    return Shown(
+        total=option == "all",
+        subtotals=subtotals,
+        subgroup_test=subtotals and res.settings.subgroup_test,
+        weights=tuple(weights),
+    )
+
+
+def subgroup_heading(res: MetaAnalysis, j: int, name: str) -> str:
+    """Subgroup ``j``'s heading (1-based): ``"1.1.1 Bone marrow"`` in an analysis
+    numbered ``"1.1"``, else the name alone."""
+    number = res.settings.number
+    return f"{number}.{j} {name}" if number else name
 
 
 def format_p(p: float) -> str:
@@ -69,11 +133,13 @@ def _fixed(x: float, decimals: int = 2) -> str:
     return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.00"
 
 
-def effect_text(estimate: float, lower: float, upper: float) -> str:
-    """``0.72 [0.49, 1.06]``, or ``Not estimable``."""
+def effect_text(estimate: float, lower: float, upper: float, style: str = "revman5") -> str:
+    """``0.72 [0.49, 1.06]`` (RevMan 5), ``0.72 [0.49 , 1.06]`` (``style="web"``,
+    RevMan Web), or ``Not estimable``."""
     if not math.isfinite(estimate):
         return "Not estimable"
-    return f"{_fixed(estimate)} [{_fixed(lower)}, {_fixed(upper)}]"
+    comma = " , " if style == "web" else ", "
+    return f"{_fixed(estimate)} [{_fixed(lower)}{comma}{_fixed(upper)}]"
 
 
 def subgroup_differences_line(diff: SubgroupDifferences | None) -> str:
@@ -138,19 +204,21 @@ class Footnotes:
 
 
 def _headers(res: MetaAnalysis) -> list[str]:
-    d = res.studies[0].data
-    if isinstance(d, Dichotomous):
+    data_type = res.settings.data_type
+    if data_type is DataType.DICHOTOMOUS:
         return ["Exp events", "Exp total", "Ctrl events", "Ctrl total"]
-    if isinstance(d, Continuous):
+    if data_type is DataType.CONTINUOUS:
         return ["Exp mean", "Exp SD", "Exp total", "Ctrl mean", "Ctrl SD", "Ctrl total"]
-    if isinstance(d, OMinusE):
+    if data_type is DataType.O_MINUS_E:
         return ["O-E", "Variance"]
-    label = res.settings.measure
+    label = res.settings.measure_name
     return [f"log[{label}]" if res.settings.ratio else label, "SE"]
 
 
 def format_analysis(res: MetaAnalysis) -> str:
-    """The whole RevMan table of an analysis, subgroups included."""
+    """The whole RevMan table of an analysis, subgroups included, as its display
+    options show it (:func:`shown`)."""
+    show = shown(res)
     pct = f"{res.settings.ci_level * 100:g}%"
     random = res.settings.model.value == "random"
     headers = ["Study or Subgroup", *_headers(res), "Weight", res.settings.label]
@@ -159,7 +227,7 @@ def format_analysis(res: MetaAnalysis) -> str:
     notes = Footnotes()
 
     def study_row(s: StudyResult, weight: float) -> list[str]:
-        w = f"{weight:.1f}%" if s.estimable else ""
+        w = f"{weight:.1f}%" if s.estimable and math.isfinite(weight) else ""
         effect = effect_text(s.estimate, s.ci_lower, s.ci_upper)
         return [notes.label(s), *data_cells(s), w, effect]
 
@@ -199,22 +267,26 @@ def format_analysis(res: MetaAnalysis) -> str:
             rows.append(f"Prediction interval: [{p.lower:.2f}, {p.upper:.2f}]")
 
     if res.subgroups:
-        overall = {(s.study, s.subgroup): s.weight for s in res.studies}
         for j, (name, sub) in enumerate(res.subgroups.items(), start=1):
-            rows.append(f"{j} {name}")
+            rows.append(subgroup_heading(res, j, name))
             share = 0.0
-            for s in sub.studies:
-                w = overall[(s.study, s.subgroup)]
-                share += w
-                rows.append(study_row(s, w))
-            total_block(sub, "Subtotal", share)
+            for i, s in enumerate(res.studies):
+                if s.subgroup == name:
+                    w = show.weights[i]
+                    share += w if s.estimable else 0.0
+                    rows.append(study_row(s, w))
+            if show.subtotals:
+                total_block(sub, "Subtotal", share)
             rows.append("")
     else:
-        for s in res.studies:
-            rows.append(study_row(s, s.weight))
-    total_block(res, "Total", 100.0 if res.estimable else 0.0)
-    if res.subgroup_differences is not None:
+        for s, w in zip(res.studies, show.weights, strict=True):
+            rows.append(study_row(s, w))
+    if show.total:
+        total_block(res, "Total", 100.0 if res.estimable else 0.0)
+    if show.subgroup_test:
         rows.append(subgroup_differences_line(res.subgroup_differences))
+    while rows and rows[-1] == "":
+        rows.pop()
     table = [r for r in rows if isinstance(r, list)]
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *table, strict=True)]
 

@@ -111,12 +111,18 @@ class ArmTotals:
 
 @attrs.frozen
 class SubgroupDifferences:
-    """Test for subgroup differences: Q between estimable subgroups, df = J - 1."""
+    """Test for subgroup differences: Q between estimable subgroups, df = J - 1.
+
+    ``pooled`` is the fixed-effect inverse-variance pooling of the estimable
+    subgroup estimates behind the test: what RevMan stores as an outcome's
+    estimate when it shows subtotals only.
+    """
 
     q: float
     df: float
     p_value: float
     i2: float
+    pooled: Total | None = None
 
 
 @attrs.frozen(kw_only=True)

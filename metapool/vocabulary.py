@@ -18,6 +18,7 @@ from metapool.errors import InputError
 
 __all__ = [
     "TAU2_METHODS",
+    "TOTALS",
     "DataType",
     "Method",
     "Model",
@@ -53,6 +54,10 @@ class Model(str, Enum):
 
 #: τ² estimators (metafor's names). DL is RevMan 5.4's.
 TAU2_METHODS = ("DL", "REML", "ML", "PM", "EB", "HE", "SJ", "HS")
+
+#: RevMan's choice of pooled results to show: totals and subtotals (``TOTALS="YES"``),
+#: subtotals only (``"SUB"``), or none (``"NO"``).
+TOTALS = ("all", "subtotals", "none")
 
 _RATIO = frozenset({"OR", "RR", "PETO_OR", "HR"})
 _DIFFERENCE = frozenset({"RD", "MD", "SMD"})
@@ -112,6 +117,15 @@ class Settings:
         ``"Q"`` (Higgins-Thompson, RevMan 5.4) or ``"tau2"`` (from τ², RevMan Web).
     swap_events
         Events and non-events were swapped (dichotomous data).
+    totals
+        Which pooled results are shown (:data:`TOTALS`): ``"all"``, the
+        ``"subtotals"`` of the subgroups only (study weights within each
+        subgroup), or ``"none"``. What is computed does not change.
+    subgroup_test
+        The test for subgroup differences is shown.
+    number
+        RevMan's number of the analysis (``"1.1"``), from which subgroup
+        headings are numbered (``"1.1.1 Bone marrow"``); None: not numbered.
     """
 
     data_type: DataType
@@ -126,23 +140,33 @@ class Settings:
     prediction: bool = False
     i2: str = "Q"
     swap_events: bool = False
+    totals: str = "all"
+    subgroup_test: bool = True
+    number: str | None = None
+
+    @property
+    def measure_name(self) -> str:
+        """The measure as RevMan names it (``"Odds Ratio"``; a generic label as given)."""
+        return _NAMES.get(self.measure, self.measure)
 
     @property
     def label(self) -> str:
         """RevMan's heading, e.g. ``"Odds Ratio M-H, Fixed, 95% CI"``."""
-        names = {
-            "OR": "Odds Ratio",
-            "RR": "Risk Ratio",
-            "RD": "Risk Difference",
-            "PETO_OR": "Peto Odds Ratio",
-            "MD": "Mean Difference",
-            "SMD": "Std. Mean Difference",
-            "HR": "Hazard Ratio",
-        }
         method = {"MH": "M-H", "IV": "IV", "PETO": "Peto"}[self.method.value]
         model = "Fixed" if self.model is Model.FIXED else "Random"
         level = f"{_percent(self.study_ci_level)}% CI"
-        return f"{names.get(self.measure, self.measure)} {method}, {model}, {level}"
+        return f"{self.measure_name} {method}, {model}, {level}"
+
+
+_NAMES = {
+    "OR": "Odds Ratio",
+    "RR": "Risk Ratio",
+    "RD": "Risk Difference",
+    "PETO_OR": "Peto Odds Ratio",
+    "MD": "Mean Difference",
+    "SMD": "Std. Mean Difference",
+    "HR": "Hazard Ratio",
+}
 
 
 def _percent(level: float) -> str:
@@ -215,6 +239,9 @@ def _resolve(
     prediction: bool = False,
     i2: str = "Q",
     swap_events: bool = False,
+    totals: str = "all",
+    subgroup_test: bool = True,
+    number: str | None = None,
 ) -> Settings:
     model_v = Model(_choice("model", model, ("fixed", "random")))
     tau2_v = _choice("tau2 estimator", "DL" if tau2 is None else tau2, TAU2_METHODS)
@@ -229,6 +256,10 @@ def _resolve(
             raise InputError(f'{", ".join(asked)} needs model="random" (the model is fixed)')
     ci = _level("ci_level", ci_level)
     study_ci = ci if study_ci_level is None else _level("study_ci_level", study_ci_level)
+    totals_v = _choice("totals", totals, TOTALS)
+    subgroup_test = flag("subgroup_test", subgroup_test)
+    if number is not None and (not isinstance(number, str) or not number.strip()):
+        raise InputError(f"number must be RevMan's analysis number such as '1.1', got {number!r}")
 
     if ratio is not None:
         ratio = flag("ratio", ratio)
@@ -240,7 +271,11 @@ def _resolve(
             )
         if not isinstance(measure, str) or not measure.strip():
             raise InputError(f"measure must be a non-empty label, got {measure!r}")
-        measure_v = _MEASURE_ALIASES.get(measure.strip().upper(), measure.strip().upper())
+        # a generic label keeps its own spelling ("Ratio of means"); RevMan's names
+        # and codes of the measures metapool knows become their codes
+        key = measure.strip().upper()
+        known = key in _RATIO or key in _DIFFERENCE or key in _MEASURE_ALIASES
+        measure_v = _MEASURE_ALIASES.get(key, key) if known else measure.strip()
         if ratio is None:
             if measure_v in _RATIO:
                 ratio = True
@@ -259,7 +294,8 @@ def _resolve(
             label = measure.strip().upper() if isinstance(measure, str) else measure
             label = _MEASURE_ALIASES.get(label, label)
             if isinstance(label, str) and label and label not in allowed:
-                allowed = {**allowed, label: (Method.PETO, Method.IV)}
+                # a name of its own keeps its spelling ("Rate ratio")
+                allowed = {**allowed, measure.strip(): (Method.PETO, Method.IV)}
         measure_v = _choice(
             f"measure for {data_type.value} data",
             measure or _DEFAULT_MEASURE[data_type],
@@ -300,6 +336,9 @@ def _resolve(
         prediction=prediction,
         i2=i2_v,
         swap_events=swap_events,
+        totals=totals_v,
+        subgroup_test=subgroup_test,
+        number=None if number is None else number.strip(),
     )
 
 

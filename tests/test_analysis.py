@@ -72,8 +72,10 @@ def test_printed_subgroups_random_effects_and_hksj() -> None:
         metapool.examples.stem_cell_oa_pain(), measure="SMD", **metapool.REVMAN_WEB
     )
     text = str(res)
-    for name in ("1 Bone marrow", "2 Umbilical cord", "3 Adipose tissue"):
-        assert name in text
+    lines = text.splitlines()
+    # hand-made analyses have no RevMan numbers: the headings are the names
+    for name in ("Bone marrow", "Umbilical cord", "Adipose tissue"):
+        assert name in lines
     assert text.count("Subtotal (95% CI)") == 3
     assert "Heterogeneity: Tau² = " in text
     assert "Test for overall effect: t = " in text

@@ -269,6 +269,8 @@ class Row:
     # record field -> (the file's name for the cell, its text; None when absent)
     cells: Mapping[str, tuple[str, str | None]]
     stored: StoredStudy = attrs.Factory(StoredStudy)
+    order: float = NAN  # RevMan's user-defined order of the row
+    footnote: str = ""
 
 
 @attrs.define
@@ -297,6 +299,8 @@ class Draft:
     subgroup_test: bool = True
     group_labels: list[str] = attrs.Factory(lambda: ["Experimental", "Control"])
     graph_labels: list[str] = attrs.Factory(lambda: ["Favours experimental", "Favours control"])
+    scale: float | None = None
+    sort_by: str | None = None
     rows: list[Row] = attrs.Factory(list)
     subgroup_names: list[str] = attrs.Factory(list)
     stored_subgroups: list[StoredPooled | None] = attrs.Factory(list)
@@ -360,8 +364,13 @@ class Draft:
             name = f"{name} ({index + 1})"
         self.subgroup_names[index] = name
 
-    def finish(self, label: Callable[[str], str] = str) -> Outcome:
-        """Validate and build the outcome; ``label`` maps study ids to names."""
+    def finish(
+        self,
+        label: Callable[[str], str] = str,
+        year: Callable[[str], str | None] = lambda study_id: None,
+    ) -> Outcome:
+        """Validate and build the outcome; ``label`` maps study ids to names, ``year``
+        to their years."""
         outcome = Outcome(
             comparison=self.comparison,
             number=self.number,
@@ -374,6 +383,8 @@ class Draft:
             subgroup_test=self.subgroup_test,
             group_labels=(self.group_labels[0], self.group_labels[1]),
             graph_labels=(self.graph_labels[0], self.graph_labels[1]),
+            scale=self.scale,
+            sort_by=self.sort_by,
         )
         if self.error is None:
             try:
@@ -389,6 +400,9 @@ class Draft:
                     studies=studies,
                     settings=settings,
                     study_ids=tuple(row.study_id for row in self.rows),
+                    study_order=tuple(row.order for row in self.rows),
+                    study_years=tuple(year(row.study_id) for row in self.rows),
+                    footnotes=tuple(row.footnote for row in self.rows),
                     revman=self._revman(),
                 )
         return attrs.evolve(outcome, error=f"{self.context}: {self.error}")

@@ -20,6 +20,7 @@ from metapool._typing import BoolArray, FloatArray
 from metapool.errors import InputError
 from metapool.io._common import FIELDS, data_type, number, record
 from metapool.records import Study
+from metapool.report import shown
 from metapool.vocabulary import DataType
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -332,9 +333,12 @@ def result_rows(res: MetaAnalysis) -> list[dict[str, Any]]:
     Columns: ``row`` (``"study"``, ``"subgroup"``, ``"total"``), ``subgroup``,
     ``study``, the study's data fields, then ``estimable``, ``estimate``,
     ``ci_lower``, ``ci_upper`` (natural scale), ``se`` (analysis scale),
-    ``weight`` (percent of the overall analysis; a subgroup's is its share),
+    ``weight`` (percent of the overall analysis; a subgroup's is its share;
+    with ``totals="subtotals"`` percent of the study's subgroup),
     ``k``, ``z``, ``p_value``, ``q``, ``df``, ``p_q``, ``i2``, ``tau2``
-    (pooled rows). Missing values are None or NaN.
+    (pooled rows). Missing values are None or NaN. The rows follow the
+    analysis' display options: no total row unless ``totals="all"``, no
+    subgroup rows with ``totals="none"``, and then no weights.
 
     Examples
     --------
@@ -344,9 +348,10 @@ def result_rows(res: MetaAnalysis) -> list[dict[str, Any]]:
     (['study', 'total'], 0.8969)
     """
     fields = FIELDS[res.settings.data_type]
-    blank = dict.fromkeys(("row", "subgroup", "study", *fields, *RESULT_COLUMNS))
+    blank = dict.fromkeys(_columns(res))
+    show = shown(res)
     rows: list[dict[str, Any]] = []
-    for s in res.studies:
+    for s, weight in zip(res.studies, show.weights, strict=True):
         rows.append(
             {
                 **blank,
@@ -359,14 +364,20 @@ def result_rows(res: MetaAnalysis) -> list[dict[str, Any]]:
                 "ci_lower": s.ci_lower,
                 "ci_upper": s.ci_upper,
                 "se": s.se,
-                "weight": s.weight,
+                "weight": weight,
             }
         )
-    for name, part in res.subgroups.items():
-        share = math.fsum(s.weight for s in res.studies if s.subgroup == name and s.estimable)
-        rows.append({**blank, **_pooled_row(part, "subgroup", name, share)})
-    total = math.fsum(s.weight for s in res.studies if s.estimable)
-    rows.append({**blank, **_pooled_row(res, "total", None, total)})
+    if show.subtotals:
+        for name, part in res.subgroups.items():
+            share = math.fsum(
+                w
+                for s, w in zip(res.studies, show.weights, strict=True)
+                if s.subgroup == name and s.estimable
+            )
+            rows.append({**blank, **_pooled_row(part, "subgroup", name, share)})
+    if show.total:
+        total = math.fsum(s.weight for s in res.studies if s.estimable)
+        rows.append({**blank, **_pooled_row(res, "total", None, total)})
     return rows
 
 
@@ -380,5 +391,10 @@ def result_to_dataframe(res: MetaAnalysis) -> pd.DataFrame:
     >>> df.shape, list(df["row"].unique())
     ((8, 21), ['study', 'total'])
     """
-    result: pd.DataFrame = _pandas().DataFrame(result_rows(res))
+    # the columns are named also when no row is shown (no studies, no totals)
+    result: pd.DataFrame = _pandas().DataFrame(result_rows(res), columns=list(_columns(res)))
     return result
+
+
+def _columns(res: MetaAnalysis) -> tuple[str, ...]:
+    return ("row", "subgroup", "study", *FIELDS[res.settings.data_type], *RESULT_COLUMNS)

@@ -159,6 +159,7 @@ class _Reader:
         self.rows = rows
         self.subgroups = subgroups
         self.studies = studies
+        self.years: dict[str, str | None] = {}
         texts = [
             cells.get(normalise(column), "")
             for table, columns in (
@@ -193,7 +194,7 @@ class _Reader:
             title=Path(self.source).stem,
             studies=self._study_information(),
             comparisons=tuple(
-                Comparison(number, name, tuple(d.finish() for d in outcomes))
+                Comparison(number, name, tuple(d.finish(str, self.years.get) for d in outcomes))
                 for number, (name, outcomes) in comparisons.items()
             ),
             source=self.source,
@@ -266,8 +267,10 @@ class _Reader:
                 stored=stored_study(
                     [draft.value(where, c, cells.get(normalise(c))) for c in _STUDY]
                 ),
+                footnote=cells.get("footnotes", "").strip(),
             )
         )
+        self.years.setdefault(study, cells.get("studyyear", "").strip() or None)
 
     def _study_information(self) -> tuple[StudyInfo, ...]:
         if self.studies is None:

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from metapool.analysis import analyse
+from metapool.analysis import analyse, analyse_records
 from metapool.errors import InputError
 from metapool.records import Study
+from metapool.report import shown
 from metapool.vocabulary import DataType
 
 if TYPE_CHECKING:  # pragma: no cover
-    from metapool.results import MetaAnalysis, Subgroup
+    from metapool.results import Heterogeneity, MetaAnalysis, Total
 
 __all__ = [
     "Comparison",
@@ -40,6 +41,12 @@ __all__ = [
 ]
 
 NAN = math.nan
+
+
+def _year(text: str | None) -> float:
+    """A study year as a sort key (``"2001a"`` -> 2001); unknown years last."""
+    digits = "".join(c for c in (text or "")[:4] if c.isdigit())
+    return float(digits) if len(digits) == 4 else math.inf
 
 
 @attrs.frozen
@@ -160,6 +167,18 @@ class Outcome:
         differences are shown.
     group_labels, graph_labels : tuple of str
         Experimental and control arm labels; the "favours" labels under the graph.
+    scale : float or None
+        RevMan's forest plot scale: 100 means an axis from 0.01 to 100 for
+        ratios, -100 to 100 for differences (None: chosen from the data).
+    sort_by : str or None
+        RevMan's study order in the forest plot: ``"USER"`` (``study_order``),
+        ``"STUDY"`` (by name), ``"YEAR"``, ``"EFFECT_SIZE"`` or ``"WEIGHT"``.
+    study_order : tuple of float
+        RevMan's user-defined order of each record (NaN where the file has none).
+    study_years : tuple of str or None
+        The year of each record's study, where the file has it.
+    footnotes : tuple of str
+        Each record's footnote text ("" where it has none).
     revman : RevManResults or None
         What RevMan computed, when the file stores it.
     error : str or None
@@ -180,6 +199,11 @@ class Outcome:
     subgroup_test: bool = True
     group_labels: tuple[str, str] = ("Experimental", "Control")
     graph_labels: tuple[str, str] = ("Favours experimental", "Favours control")
+    scale: float | None = None
+    sort_by: str | None = None
+    study_order: tuple[float, ...] = ()
+    study_years: tuple[str | None, ...] = ()
+    footnotes: tuple[str, ...] = ()
     revman: RevManResults | None = None
     error: str | None = None
 
@@ -188,8 +212,18 @@ class Outcome:
         """``"comparison.outcome"``, e.g. ``"1.2"``."""
         return f"{self.comparison}.{self.number}"
 
+    @property
+    def display(self) -> dict[str, Any]:
+        """RevMan's display options as :func:`metapool.analyse` takes them:
+        ``totals``, ``subgroup_test`` and the analysis ``number``."""
+        totals = "all" if self.totals else "subtotals" if self.subtotals else "none"
+        return {"totals": totals, "subgroup_test": self.subgroup_test, "number": self.key}
+
     def analyse(self, **overrides: Any) -> MetaAnalysis:
-        """Run the outcome with its own settings, or with some of them overridden.
+        """Run the outcome with its own settings and display options
+        (:attr:`display`), or with some of them overridden.
+
+        An outcome with no study rows gives a result that is not estimable.
 
         Examples
         --------
@@ -205,10 +239,57 @@ class Outcome:
         """
         if self.error is not None:
             raise InputError(self.error)
+        options = {**self.display, **self.settings, **overrides}
         try:
-            return analyse(self.studies, **{**self.settings, **overrides})
+            if not self.studies and self.data_type is not None:
+                return analyse_records([], self.data_type, **options)
+            return analyse(self.studies, **options)
         except InputError as exc:
             raise InputError(f"outcome {self.key} {self.name!r}: {exc}") from exc
+
+    def forest(self, **kwargs: Any) -> Any:
+        """The review's own forest plot of the outcome (matplotlib Figure).
+
+        RevMan's choices stored with the outcome are the defaults: its scale,
+        study order, favours and group labels, confidence levels, display of
+        totals and subgroup test. ``kwargs`` override them or pass other options
+        of :func:`metapool.plots.forest`; options of :meth:`analyse` go in
+        ``analyse={...}``.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import metapool
+        >>> from metapool.vocabulary import DataType
+        >>> outcome = Outcome(1, 1, "Deaths", DataType.DICHOTOMOUS,
+        ...                   studies=tuple(metapool.examples.aspirin()),
+        ...                   settings={"measure": "OR"}, scale=100.0)
+        >>> fig = outcome.forest()
+        >>> [float(x) for x in fig.axes[1].get_xlim()]
+        [0.01, 100.0]
+        """
+        from metapool.plots.forest import forest
+
+        res = self.analyse(**kwargs.pop("analyse", {}))
+        options: dict[str, Any] = {
+            "left_label": self.graph_labels[0],
+            "right_label": self.graph_labels[1],
+            "group_labels": self.group_labels,
+            "sort": self._sort_keys(),
+        }
+        if self.scale is not None and self.scale > 0:
+            options["scale"] = self.scale
+        return forest(res, **{**options, **kwargs})
+
+    def _sort_keys(self) -> Any:
+        """The forest plot's study order as :func:`~metapool.plots.forest` takes it."""
+        key = (self.sort_by or "").strip().upper()
+        if key == "USER" and self.study_order:
+            return [math.inf if math.isnan(x) else x for x in self.study_order]
+        if key == "YEAR" and self.study_years:
+            return [_year(y) for y in self.study_years]
+        return {"STUDY": "study", "EFFECT_SIZE": "effect", "WEIGHT": "weight"}.get(key)
 
 
 @attrs.frozen
@@ -468,16 +549,23 @@ def check_outcome(outcome: Outcome, rule: _Rule) -> OutcomeCheck:
         res = outcome.analyse()
     except InputError as exc:
         return OutcomeCheck(outcome, error=str(exc), decimals=decimals)
+    # what RevMan shows is what it stored: with totals "none" only the studies'
+    # own rows; with subtotals only, weights within subgroups and, as the
+    # outcome's estimate, the IV pooling of the subgroup estimates
+    show = shown(res)
     diffs = _Differ(rule, decimals)
-    diffs.studies(outcome, res, stored)
-    if stored.total is not None and outcome.totals:
-        diffs.pooled("total", None, res, stored.total)
-    for name, sub in stored.subgroups.items():
-        if name in res.subgroups:
-            diffs.pooled("subgroup", name, res.subgroups[name], sub)
+    diffs.studies(res, stored, show.weights)
     ours_test, test = res.subgroup_differences, stored.subgroup_differences
+    if stored.total is not None and show.total:
+        diffs.pooled("total", None, res.total, res.heterogeneity, stored.total)
+    elif stored.total is not None and show.subtotals and ours_test and ours_test.pooled:
+        diffs.pooled("total", None, ours_test.pooled, res.heterogeneity, stored.total)
+    for name, sub in stored.subgroups.items():
+        if name in res.subgroups and show.subtotals:
+            ours = res.subgroups[name]
+            diffs.pooled("subgroup", name, ours.total, ours.heterogeneity, sub)
     # RevMan writes placeholder zeros where the test does not apply
-    if ours_test is not None and test is not None:
+    if ours_test is not None and test is not None and show.subgroup_test:
         diffs.add("subgroup differences", None, "q", ours_test.q, test.q)
         diffs.add("subgroup differences", None, "df", ours_test.df, test.df)
         if ours_test.df >= 1:
@@ -508,27 +596,27 @@ class _Differ:
             return False
         return True
 
-    def studies(self, outcome: Outcome, res: MetaAnalysis, stored: RevManResults) -> None:
-        # study weights: of the overall analysis, or of the subgroup when RevMan
-        # shows subgroup totals only (then each subgroup adds up to 100%)
-        by_subgroup = outcome.subgroups and not outcome.totals and bool(res.subgroups)
-        position: dict[str | None, int] = {}
-        for row, revman in zip(res.studies, stored.studies, strict=True):
-            index = position[row.subgroup] = position.get(row.subgroup, -1) + 1
+    def studies(self, res: MetaAnalysis, stored: RevManResults, weights: tuple[float, ...]) -> None:
+        """Each study's own row; its weight as shown (NaN: none shown, not compared)."""
+        for row, revman, weight in zip(res.studies, stored.studies, weights, strict=True):
             name = row.study if row.subgroup is None else f"{row.study} [{row.subgroup}]"
             if not self._estimable("study", name, row.estimable, revman.estimable):
                 continue
-            weight = row.weight
-            if by_subgroup:
-                weight = res.subgroups[str(row.subgroup)].studies[index].weight
             self.add("study", name, "estimate", row.estimate, revman.estimate)
             self.add("study", name, "ci_lower", row.ci_lower, revman.ci_lower)
             self.add("study", name, "ci_upper", row.ci_upper, revman.ci_upper)
             self.add("study", name, "se", row.se, revman.se)
-            self.add("study", name, "weight", weight, revman.weight)
+            if not math.isnan(weight):
+                self.add("study", name, "weight", weight, revman.weight)
 
-    def pooled(self, scope: str, name: str | None, res: Subgroup, revman: StoredPooled) -> None:
-        total, het = res.total, res.heterogeneity
+    def pooled(
+        self,
+        scope: str,
+        name: str | None,
+        total: Total,
+        het: Heterogeneity,
+        revman: StoredPooled,
+    ) -> None:
         if not self._estimable(scope, name, total.estimable, revman.estimable):
             return
         self.add(scope, name, "estimate", total.estimate, revman.estimate)

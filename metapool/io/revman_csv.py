@@ -9,6 +9,7 @@ data type hold 0 and are ignored.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from metapool.io._common import (
     level,
     model_is_random,
     normalise,
+    number,
     stored_pooled,
     stored_study,
     yes_no,
@@ -168,12 +170,16 @@ class _Reader:
             title=self.title,
             studies=tuple(self.studies.values()),
             comparisons=tuple(
-                Comparison(number, name, tuple(d.finish() for d in outcomes))
+                Comparison(number, name, tuple(d.finish(str, self._year) for d in outcomes))
                 for number, (name, outcomes) in self.comparisons.items()
             ),
             source=self.table.source,
             format="revman_csv",
         )
+
+    def _year(self, study: str) -> str | None:
+        info = self.studies.get(study)
+        return None if info is None else info.year
 
     def _outcome(self, comparison: int, number: int, cells: dict[str, str]) -> Draft:
         kind = cells.get("datatype", "").strip()
@@ -225,5 +231,17 @@ class _Reader:
                 subgroup=subgroup,
                 cells={f: (c, self._text(cells, normalise(c)) or None) for f, c in columns.items()},
                 stored=stored_study([self._stored(draft, where, cells, c) for c in _STUDY]),
+                order=_order(self._text(cells, "userdefinedorder")),
+                footnote=cells.get("footnotes", "").strip(),
             )
         )
+
+
+def _order(text: str) -> float:
+    """The "User defined order" cell (NaN where empty or not a number: it only
+    orders the forest plot)."""
+    try:
+        value = number(text)
+    except ValueError:
+        return math.nan
+    return math.nan if value is None else value

@@ -15,7 +15,16 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 
 from metapool.errors import InputError
-from metapool.io._common import Draft, Row, data_type, level, stored_pooled, stored_study, yes_no
+from metapool.io._common import (
+    Draft,
+    Row,
+    data_type,
+    level,
+    stored_pooled,
+    stored_study,
+    yes_no,
+)
+from metapool.io._common import number as parse_number
 from metapool.io.review import (
     Comparison,
     Review,
@@ -68,6 +77,8 @@ _SETTINGS: tuple[tuple[str, Callable[[str], object], str], ...] = (
     ("subgroups", yes_no(False), "SUBGROUPS"),
     ("subgroup_test", yes_no(True), "SUBGROUP_TEST"),
     ("ratio", yes_no(False), "LOG_DATA"),  # generic data: a ratio on the log scale
+    ("scale", parse_number, "SCALE"),  # the forest plot's axis
+    ("sort_by", str.upper, "SORT_BY"),
 )
 _LABELS = {"GROUP_LABEL_1": 0, "GROUP_LABEL_2": 1, "GRAPH_LABEL_1": 0, "GRAPH_LABEL_2": 1}
 _COMPARISON = ["ANALYSES_AND_DATA", "COMPARISON"]  # where outcomes live
@@ -153,6 +164,7 @@ class _Parser:
         self.outcome: Draft | None = None
         self.prefix = ""  # DICH, CONT, IV, IPD of the current outcome
         self.subgroup: int | None = None
+        self.footnotes: list[str] = []  # of the study row being read
 
     # -- events -----------------------------------------------------------------
     def start(self, element: ET.Element) -> None:
@@ -233,11 +245,14 @@ class _Parser:
             labels[_LABELS[tag]] = "".join(element.itertext()).strip()
         elif parent == draft.kind and tag == "EFFECT_MEASURE":
             draft.measure = "".join(element.itertext()).strip()
+        elif tag == "FOOTNOTE" and _prefix(parent, "_DATA") == self.prefix:
+            self.footnotes.append(" ".join("".join(element.itertext()).split()))
         elif (prefix := _prefix(tag, "_DATA")) is not None:
             if prefix != self.prefix:
                 draft.fail(f"{tag} element in a {draft.kind}")
             elif prefix in _DATA_ATTRIBUTES:
                 self._row(draft, element.attrib)
+            self.footnotes = []
         elif tag == f"{self.prefix}_SUBGROUP":
             self.subgroup = None
         elif tag == draft.kind:
@@ -261,12 +276,18 @@ class _Parser:
                 [draft.value(where, a, attrs.get(a)) for a in _STUDY_RESULTS],
                 estimable=self._estimable(attrs),
             )
+        try:
+            order = parse_number(attrs.get("ORDER"))
+        except ValueError:
+            order = None  # a display option only: an odd one does not stop the analysis
         draft.rows.append(
             Row(
                 study_id=study_id,
                 subgroup=self.subgroup,
                 cells={field: (a, attrs.get(a)) for field, a in names.items()},
                 stored=stored,
+                order=float("nan") if order is None else order,
+                footnote=" ".join(t for t in self.footnotes if t),
             )
         )
 
@@ -302,11 +323,15 @@ class _Parser:
             info = self.studies.get(study_id)
             return info.name if info is not None and info.name.strip() else _study_name(study_id)
 
+        def year(study_id: str) -> str | None:
+            info = self.studies.get(study_id)
+            return None if info is None else info.year
+
         return Review(
             title=self.title,
             studies=tuple(self.studies.values()),
             comparisons=tuple(
-                Comparison(number, name, tuple(d.finish(label) for d in drafts))
+                Comparison(number, name, tuple(d.finish(label, year) for d in drafts))
                 for number, name, drafts in self.comparisons
             ),
             source=self.source,

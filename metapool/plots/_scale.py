@@ -84,6 +84,8 @@ def _symmetric(scale: float, ratio: bool) -> EffectAxis:
     if scale in _RATIO_TICKS:
         return EffectAxis(True, 1.0 / scale, scale, _RATIO_TICKS[scale])
     n = round(math.log10(scale))
+    if not math.isclose(10.0**n, scale):  # a scale of the file's own: its ends and 1
+        return EffectAxis(True, 1.0 / scale, scale, (1.0 / scale, 1.0, scale))
     ticks = tuple(10.0**e for e in sorted({-n, -(n // 2), 0, n // 2, n}))
     return EffectAxis(True, 1.0 / scale, scale, ticks)
 
@@ -98,6 +100,7 @@ def effect_axis(
     spread: Iterable[float],
     ratio: bool,
     limits: tuple[float, float] | None = None,
+    scale: float | None = None,
 ) -> EffectAxis:
     """Choose the effect axis.
 
@@ -111,6 +114,9 @@ def effect_axis(
         Log axis around 1, else linear around 0.
     limits
         The user's ``(lower, upper)``; ticks are then RevMan's ticks inside them.
+    scale
+        RevMan's scale: the axis from ``1/scale`` to ``scale`` (ratios) or
+        ``-scale`` to ``scale``; ``limits`` take precedence.
 
     Examples
     --------
@@ -118,6 +124,8 @@ def effect_axis(
     (0.2, 0.5, 1.0, 2.0, 5.0)
     >>> effect_axis([-0.6], [-1.3, 0.2], ratio=False).ticks
     (-2.0, -1.0, 0.0, 1.0, 2.0)
+    >>> effect_axis([], [], ratio=True, scale=100).ticks
+    (0.01, 0.1, 1.0, 10.0, 100.0)
     """
     if limits is not None:
         lower, upper = (float(x) for x in limits)
@@ -129,6 +137,8 @@ def effect_axis(
         nice = _symmetric(next(_covering(reach, ratio)), ratio).ticks
         inside = tuple(t for t in nice if lower <= t <= upper)
         return EffectAxis(ratio, lower, upper, inside if len(inside) >= 2 else (lower, upper))
+    if scale is not None:
+        return _symmetric(float(scale), ratio)
     must = [abs(_analysis_scale(x, ratio)) for x in core if math.isfinite(x)]
     want = [abs(_analysis_scale(x, ratio)) for x in spread if math.isfinite(x)]
     # the smallest scale showing every estimate, or the next one up if that one

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import functools
+import warnings
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
+from metapool.errors import MetapoolWarning
 from metapool.vocabulary import DataType
 
-__all__ = ["COLOURS", "font_family", "label_lines", "require_matplotlib", "text_width"]
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "COLOURS",
+    "choose_family",
+    "figure",
+    "font_family",
+    "label_lines",
+    "require_matplotlib",
+    "text_width",
+]
 
 #: Square colours by data type. Blue (dichotomous) and green (continuous) are
 #: RevMan Web's own (its exported SVGs); O-E data are event data and take the
@@ -20,7 +35,8 @@ COLOURS: dict[DataType, str] = {
 
 # RevMan draws in Arial; Liberation Sans and Arimo have Arial's metrics, so
 # column widths come out as RevMan's where Arial itself is not installed.
-_FAMILIES = ("Arial", "Liberation Sans", "Arimo", "Helvetica", "DejaVu Sans")
+_ARIAL = ("Arial", "Liberation Sans", "Arimo")
+_FALLBACKS = ("Helvetica", "DejaVu Sans")
 
 
 def require_matplotlib() -> None:
@@ -52,12 +68,58 @@ def font_family() -> str:
     """The first of Arial and its metric twins that is installed (else DejaVu Sans).
 
     Asking matplotlib for a missing family logs a warning on every text, so
-    the choice is made once, here.
+    the choice is made once, here (and a fallback is reported once).
     """
     from matplotlib import font_manager
 
-    installed = {font.name for font in font_manager.fontManager.ttflist}
-    return next((name for name in _FAMILIES if name in installed), "DejaVu Sans")
+    return choose_family(font.name for font in font_manager.fontManager.ttflist)
+
+
+def choose_family(installed: Iterable[str]) -> str:
+    """Arial or a font with its metrics from the ``installed`` families; else a
+    fallback, with a :class:`~metapool.MetapoolWarning` that says how to get one.
+
+    Examples
+    --------
+    >>> choose_family(["DejaVu Sans", "Liberation Sans"])
+    'Liberation Sans'
+    """
+    names = set(installed)
+    found = next((name for name in _ARIAL if name in names), None)
+    if found is not None:
+        return found
+    fallback = next((name for name in _FALLBACKS if name in names), "DejaVu Sans")
+    warnings.warn(
+        f"neither Arial nor Liberation Sans is installed: plots use {fallback}, so their "
+        "columns are not RevMan's widths. Install Liberation Sans (Debian/Ubuntu: "
+        "apt-get install fonts-liberation), then delete matplotlib's font cache "
+        "(the fontlist-*.json files in matplotlib.get_cachedir()) and restart Python",
+        MetapoolWarning,
+        stacklevel=3,
+    )
+    return fallback
+
+
+def figure(**kwargs: Any) -> Figure:
+    """A new matplotlib figure whose SVG output keeps text as text (as RevMan Web's
+    SVGs do), whatever ``svg.fonttype`` says."""
+    import matplotlib.pyplot as plt
+
+    fig: Figure = plt.figure(FigureClass=_text_figure(), **kwargs)
+    return fig
+
+
+@functools.cache
+def _text_figure() -> type[Figure]:
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    class TextFigure(Figure):
+        def savefig(self, *args: Any, **kwargs: Any) -> None:
+            with matplotlib.rc_context({"svg.fonttype": "none"}):
+                super().savefig(*args, **kwargs)
+
+    return TextFigure
 
 
 def text_width(text: str, size: float, bold: bool = False) -> float:

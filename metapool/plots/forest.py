@@ -20,18 +20,22 @@ from metapool.errors import InputError
 from metapool.plots._scale import EffectAxis, effect_axis
 from metapool.plots._style import (
     COLOURS,
+    figure,
     font_family,
     label_lines,
     require_matplotlib,
     text_width,
 )
 from metapool.report import (
+    CI_STYLES,
     Footnotes,
     data_cells,
     effect_text,
     heterogeneity_line,
     overall_effect_line,
+    shown,
     subgroup_differences_line,
+    subgroup_heading,
 )
 from metapool.vocabulary import DataType, Model
 
@@ -60,6 +64,7 @@ _DIAMOND = 0.4  # half height of a diamond, in rows
 _SQUARE = 0.8
 _FULL = 50.0
 _MIN_SQUARE = 0.18  # smallest side, in rows, so that every square stays visible
+_UNWEIGHTED = 0.35  # side of every square when no weights are shown (totals "none")
 
 _SORTS: dict[str, Callable[[StudyResult], tuple[int, Any]]] = {
     "study": lambda s: (0, s.study.casefold()),
@@ -136,9 +141,11 @@ def forest(
     right_label: str = "Favours control",
     xlim: tuple[float, float] | None = None,
     title: str | None = None,
-    sort: str | None = None,
+    sort: str | Sequence[Any] | None = None,
     figsize: tuple[float, float] | None = None,
     group_labels: tuple[str, str] = ("Experimental", "Control"),
+    scale: float | None = None,
+    ci_style: str = "revman5",
 ) -> Figure:
     """Draw a forest plot laid out as RevMan's.
 
@@ -148,6 +155,10 @@ def forest(
     the weight, confidence intervals (arrows where they leave the axis),
     diamonds for the total and subtotals, prediction intervals when computed,
     and under every (sub)total RevMan's heterogeneity and overall-effect lines.
+    The analysis' display options decide which pooled rows appear
+    (``analyse(..., totals=..., subgroup_test=...)``) and how subgroup headings
+    are numbered (``number=``). :meth:`metapool.io.Outcome.forest` draws an
+    outcome read from a RevMan file with the review's own choices.
 
     Parameters
     ----------
@@ -161,15 +172,28 @@ def forest(
         every estimate.
     title : str, optional
         A title above the table.
-    sort : {None, "study", "effect", "weight"}
+    sort : {None, "study", "effect", "weight"} or sequence
         Study order within each subgroup: as entered (default), by name, by
-        effect, or by decreasing weight; non-estimable studies last.
+        effect, or by decreasing weight, non-estimable studies last; or one
+        sort key per study of ``res.studies`` (e.g. RevMan's user-defined order).
     figsize : (float, float), optional
         Figure size in inches; the text is scaled to fit. By default the size
         follows the content, so that the height grows with the number of rows.
     group_labels : (str, str)
         Headers of the experimental and control arms' columns.
+    scale : float, optional
+        RevMan's scale: the axis runs from ``1/scale`` to ``scale`` for ratios,
+        ``-scale`` to ``scale`` for differences (``xlim`` overrides it).
+    ci_style : {"revman5", "web"}
+        Confidence intervals written as RevMan 5 does (``0.72 [0.49, 1.06]``) or
+        as RevMan Web does (``0.72 [0.49 , 1.06]``).
 
+    Notes
+    -----
+    Text is set in Arial, or Liberation Sans (the same metrics) where Arial is
+    not installed, as RevMan's plots are; without either a
+    :class:`~metapool.MetapoolWarning` says so once. SVG files keep text as
+    text, as RevMan Web's do.
     Returns
     -------
     matplotlib.figure.Figure
@@ -186,12 +210,17 @@ def forest(
     ('log', 7)
     >>> fig.savefig("forest.png", dpi=150)  # doctest: +SKIP
     """
-    if sort is not None and sort not in _SORTS:
+    if isinstance(sort, str) and sort not in _SORTS:
         raise InputError(f"unknown sort {sort!r}; allowed: None, {', '.join(map(repr, _SORTS))}")
+    if sort is not None and not isinstance(sort, str) and len(sort) != len(res.studies):
+        raise InputError(f"sort has {len(sort)} keys; the analysis has {len(res.studies)} studies")
+    if ci_style not in CI_STYLES:
+        raise InputError(f"unknown ci_style {ci_style!r}; allowed: {', '.join(CI_STYLES)}")
+    if scale is not None and not (isinstance(scale, (int, float)) and 1 < scale < math.inf):
+        raise InputError(f"scale must be a number greater than 1, got {scale!r}")
     require_matplotlib()
-    import matplotlib.pyplot as plt
 
-    table = _table(res, sort, group_labels)
+    table = _table(res, sort, group_labels, ci_style)
     marks = [row.mark for row in table.rows if row.mark is not None]
     axis = effect_axis(
         core=[
@@ -200,6 +229,7 @@ def forest(
         spread=[x for m in marks for x in (m.lower, m.upper)],
         ratio=res.settings.ratio,
         limits=xlim,
+        scale=scale,
     )
     layout = _layout(table, axis, (left_label, right_label), title, _FONT)
     if figsize is not None:
@@ -207,7 +237,7 @@ def forest(
         shrink = min(figsize[0] / natural[0], figsize[1] / natural[1])
         layout = _layout(table, axis, (left_label, right_label), title, _FONT * shrink)
     size = figsize or (layout.width / 72, layout.height * layout.row / 72)
-    fig = plt.figure(figsize=size, facecolor="white", layout="none")
+    fig = figure(figsize=size, facecolor="white", layout="none")
     width_pt, height_rows = size[0] * 72, size[1] * 72 / layout.row
     tab = fig.add_axes((0.0, 0.0, 1.0, 1.0), gid="forest-table")
     tab.set_xlim(0, width_pt)
@@ -243,8 +273,15 @@ def _columns(res: MetaAnalysis) -> tuple[tuple[str, ...], int]:
     return (f"log[{name}]" if res.settings.ratio else name, "SE"), 0
 
 
-def _table(res: MetaAnalysis, sort: str | None, group_labels: tuple[str, str]) -> _Table:
+def _table(
+    res: MetaAnalysis,
+    sort: str | Sequence[Any] | None,
+    group_labels: tuple[str, str],
+    ci_style: str,
+) -> _Table:
     headers, per_arm = _columns(res)
+    show = shown(res)
+    weight_of = dict(zip(map(id, res.studies), show.weights, strict=True))
     n_data = len(headers)
     effect = label_lines(res.settings.label)
     random = res.settings.model is Model.RANDOM
@@ -262,13 +299,15 @@ def _table(res: MetaAnalysis, sort: str | None, group_labels: tuple[str, str]) -
             cells[i] = "" if v is None else f"{v:.0f}"
         return cells
 
+    def effect_cell(estimate: float, lower: float, upper: float) -> str:
+        return effect_text(estimate, lower, upper, ci_style)
+
     def study_row(s: StudyResult) -> _Row:
-        mark = (
-            _Mark("square", s.estimate, s.ci_lower, s.ci_upper, s.weight) if s.estimable else None
-        )
-        weight = f"{s.weight:.1f}%" if s.estimable else ""
-        effect_cell = effect_text(s.estimate, s.ci_lower, s.ci_upper)
-        return _Row("study", (notes.label(s), *data_cells(s), weight, effect_cell), mark=mark)
+        w = weight_of[id(s)]
+        mark = _Mark("square", s.estimate, s.ci_lower, s.ci_upper, w) if s.estimable else None
+        weight = f"{w:.1f}%" if s.estimable and math.isfinite(w) else ""
+        cell = effect_cell(s.estimate, s.ci_lower, s.ci_upper)
+        return _Row("study", (notes.label(s), *data_cells(s), weight, cell), mark=mark)
 
     def footer(text: str) -> _Row:
         return _Row("footer", (text,))
@@ -281,7 +320,7 @@ def _table(res: MetaAnalysis, sort: str | None, group_labels: tuple[str, str]) -
         block = [
             _Row(
                 kind,
-                (label, *data, f"{share:.1f}%", effect_text(t.estimate, t.ci_lower, t.ci_upper)),
+                (label, *data, f"{share:.1f}%", effect_cell(t.estimate, t.ci_lower, t.ci_upper)),
                 bold=True,
                 mark=mark,
             )
@@ -304,28 +343,43 @@ def _table(res: MetaAnalysis, sort: str | None, group_labels: tuple[str, str]) -
         ]
         return block
 
+    if sort is None or isinstance(sort, str):
+        by = _SORTS[sort] if sort else None
+    else:  # one key per study; stable, so equal keys keep the order entered
+        keys = dict(zip(map(id, res.studies), sort, strict=True))
+        by = lambda s: keys[id(s)]  # noqa: E731
+
     def ordered(studies: Sequence[StudyResult]) -> list[StudyResult]:
-        return sorted(studies, key=_SORTS[sort]) if sort else list(studies)
+        return sorted(studies, key=by) if by else list(studies)
 
     rows: list[_Row] = []
     blank = _Row("blank", ("",))
     if res.subgroups:
-        for name, sub in res.subgroups.items():
+        for j, (name, sub) in enumerate(res.subgroups.items(), start=1):
             # rows show each study's share of the whole analysis, as RevMan's do
+            # (of its subgroup when only subtotals are shown)
             members = [s for s in res.studies if s.subgroup == name]
-            rows.append(_Row("heading", (name,), bold=True))
+            rows.append(_Row("heading", (subgroup_heading(res, j, name),), bold=True))
             rows += [study_row(s) for s in ordered(members)]
-            share = sum(s.weight for s in members)
-            rows += total_block(sub, "subtotal", f"Subtotal {ci}", share)
+            if show.subtotals:
+                share = math.fsum(weight_of[id(s)] for s in members if s.estimable)
+                rows += total_block(sub, "subtotal", f"Subtotal {ci}", share)
             rows.append(blank)
     else:
         rows += [study_row(s) for s in ordered(res.studies)]
         rows.append(blank)
-    rows += total_block(res, "total", f"Total {ci}", 100.0 if res.estimable else 0.0)
-    rows.append(footer(subgroup_differences_line(res.subgroup_differences)))
+    if show.total:
+        rows += total_block(res, "total", f"Total {ci}", 100.0 if res.estimable else 0.0)
+    if res.settings.subgroup_test and (show.total or show.subtotals):
+        # RevMan's plot has the line also without subgroups ("Not applicable")
+        rows.append(footer(subgroup_differences_line(res.subgroup_differences)))
+    while rows and rows[-1] is blank:
+        rows.pop()
+    rows = rows or [blank]
     if notes.lines():
-        # listed under the effect axis and its labels, which end 3.9 rows below the total
-        last_mark = max(i for i, row in enumerate(rows) if row.kind in ("total", "prediction"))
+        # listed under the effect axis and its labels, which end 3.9 rows below the last mark
+        marks = [i for i, row in enumerate(rows) if row.mark is not None]
+        last_mark = max(marks, default=len(rows) - 1)
         rows += [blank] * max(1, last_mark + 5 - len(rows))
         rows += [_Row("footnote", (text,)) for text in notes.lines()]
 
@@ -405,7 +459,10 @@ def _layout(
     header = top + (1.6 if title else 0.0)
     rule = header + 1.75
     first = rule + 1.0
-    last_mark = max(i for i, row in enumerate(table.rows) if row.kind in ("total", "prediction"))
+    last_mark = max(
+        (i for i, row in enumerate(table.rows) if row.mark is not None or row.kind == "total"),
+        default=len(table.rows) - 1,
+    )
     axis_y = first + last_mark + 1.7
     height = max(first + len(table.rows) - 0.5, axis_y + 2.2) + 1.0
     return _Layout(
@@ -531,7 +588,12 @@ def _draw_panel(ax: Axes, table: _Table, layout: _Layout, axis: EffectAxis, colo
         ax.axvline(axis.null, color="black", lw=0.8, gid="no-effect", zorder=1)
 
     full = max(
-        [_FULL] + [row.mark.weight for row in table.rows if row.kind == "study" and row.mark]
+        [_FULL]
+        + [
+            row.mark.weight
+            for row in table.rows
+            if row.kind == "study" and row.mark and math.isfinite(row.mark.weight)
+        ]
     )
     for i, row in enumerate(table.rows):
         mark = row.mark
@@ -558,7 +620,11 @@ def _draw_panel(ax: Axes, table: _Table, layout: _Layout, axis: EffectAxis, colo
         caps = mark.shape == "interval"
         _interval(ax, mark, y, axis, layout, caps)
         if mark.shape == "square":
-            side = max(_SQUARE * math.sqrt(mark.weight / full), _MIN_SQUARE) * layout.row
+            side = (
+                max(_SQUARE * math.sqrt(mark.weight / full), _MIN_SQUARE)
+                if math.isfinite(mark.weight)
+                else _UNWEIGHTED
+            ) * layout.row
             ax.plot(
                 [mark.estimate],
                 [y],

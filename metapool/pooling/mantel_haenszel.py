@@ -28,7 +28,7 @@ def mantel_haenszel(
 
     ``raw`` holds the estimable studies' cells; RevMan's zero-cell rule is
     applied to them (or ``corrected`` holds them so corrected already); the RD
-    estimate alone uses the raw counts.
+    estimate and the denominator of its variance use the raw counts.
     """
     cc = corrected_cells(raw) if corrected is None else corrected
     a, b, c, d = cc.a, cc.b, cc.c, cc.d
@@ -50,12 +50,15 @@ def mantel_haenszel(
             estimate = np.log(sr / ss)
             variance = seg.sum((n1 * n2 * (a + c) - a * c * n) / n**2) / (sr * ss)
             return FixedEffect(estimate, variance, s)
-        # RD
+        # RD: the estimate from raw counts with raw weights n1 n2 / N; the
+        # Greenland-Robins variance takes its numerator terms from the corrected
+        # cells and its denominator from those same raw weights (RevMan's stored
+        # CIs agree with this to ~1e-16). A group of one study keeps the study's
+        # own SE, the corrected cells throughout.
         m1, m2 = raw.n1, raw.n2
-        m = m1 + m2
-        weights = m1 * m2 / m
-        estimate = seg.sum((raw.a * m2 - raw.c * m1) / m) / seg.sum(weights)
-        variance = (
-            seg.sum((a * b * n2**3 + c * d * n1**3) / (n1 * n2 * n**2)) / seg.sum(n1 * n2 / n) ** 2
-        )
+        weights = m1 * m2 / (m1 + m2)
+        total_weight = seg.sum(weights)
+        estimate = seg.sum((raw.a * m2 - raw.c * m1) / (m1 + m2)) / total_weight
+        denominator = np.where(seg.counts == 1, seg.sum(n1 * n2 / n), total_weight)
+        variance = seg.sum((a * b * n2**3 + c * d * n1**3) / (n1 * n2 * n**2)) / denominator**2
         return FixedEffect(estimate, variance, weights)

@@ -31,6 +31,10 @@ if (HAVE_META) {
 
 TOL <- 1e-10
 OUT_DIR <- script_dir()
+## Without meta (it cannot be installed everywhere), the cross-checks of the last
+## run that had it are carried over from the existing JSON (carry_meta below).
+PREVIOUS <- if (!HAVE_META && file.exists(file.path(OUT_DIR, "core_cases.json")))
+  jsonlite::fromJSON(file.path(OUT_DIR, "core_cases.json"), simplifyVector = FALSE) else NULL
 DISAGREE <- list()   # metafor vs spec arithmetic
 META_LOG <- list()   # meta (RevMan5 settings) vs expected
 
@@ -149,8 +153,11 @@ pool_spec <- function(st, dt, opt) {
       r1 <- a + b; r2 <- c + d; rN <- r1 + r2
       th_f <- sum((a * r2 - c * r1) / rN) / sum(r1 * r2 / rN)   # raw counts
       wd <- r1 * r2 / rN                                        # raw MH weights
-      se_f <- sqrt(sum((A * B * n2^3 + C * D * n1^3) / (n1 * n2 * N^2)) /
-                   sum(n1 * n2 / N)^2)                          # corrected cells
+      # Greenland-Robins: numerator terms from the corrected cells, denominator
+      # from the raw weights (those of the estimate); one study keeps its own SE
+      # (corrected cells throughout)
+      den <- if (length(idx) == 1) sum(n1 * n2 / N) else sum(wd)
+      se_f <- sqrt(sum((A * B * n2^3 + C * D * n1^3) / (n1 * n2 * N^2)) / den^2)
     } else stop("MH measure")
   } else if (opt$method == "PETO") {
     V <- 1 / s^2; Z <- y * V
@@ -391,7 +398,7 @@ run_case <- function(id, dt, st, opt, note = NULL) {
     "metafor ", packageVersion("metafor"), ": ", paste(unique(txt), collapse = "; "),
     "; spec arithmetic (explicit R): ",
     if (opt$method == "MH" && opt$model == "random") "DL tau^2 = max(0,(Q_MH-df)/(sum w - sum w^2/sum w)), " else "",
-    if (opt$method == "MH" && opt$measure == "RD") "MH RD = sum((a n2 - c n1)/N)/sum(n1 n2/N) from raw counts with raw weights n1 n2/N, variance sum((ABn2^3+CDn1^3)/(n1 n2 N^2))/(sum n1 n2/N)^2 on corrected cells, " else "",
+    if (opt$method == "MH" && opt$measure == "RD") "MH RD = sum((a n2 - c n1)/N)/sum(n1 n2/N) from raw counts with raw weights n1 n2/N, variance sum((ABn2^3+CDn1^3)/(n1 n2 N^2)) on corrected cells over (sum n1 n2/N)^2 on raw counts (k = 1: the study's own SE, corrected cells throughout), " else "",
     "I2 = max(0,(Q-df)/Q)*100, ",
     if (opt$model == "fixed") "tau2 reported as 0 for fixed-effect analyses (as RevMan stores), " else "",
     "exponentiation for ratio measures. Every number taken from metafor agrees with the spec arithmetic to a max relative difference of ",
@@ -409,7 +416,53 @@ run_case <- function(id, dt, st, opt, note = NULL) {
     DISAGREE[[id]] <<- diffs
   }
   if (HAVE_META) case$crosscheck_meta <- meta_check(id, dt, st, opt, expected)
+  else case$crosscheck_meta <- carry_meta(id, expected, is_ratio(dt, opt))
   case
+}
+
+## meta's numbers of the previous run, against the expected values of this run:
+## a field that agreed then equals the previous expected value; where that has
+## changed since, the pair is listed as a difference.
+carry_meta <- function(id, expected, ratio) {
+  if (is.null(PREVIOUS)) return(NULL)
+  old <- Filter(function(cs) cs$id == id, PREVIOUS$cases)
+  if (!length(old) || is.null(old[[1]]$crosscheck_meta)) return(NULL)
+  cm <- old[[1]]$crosscheck_meta
+  if (!is.null(cm$error)) return(cm)
+  was <- old[[1]]$expected
+  field_of <- function(ex, f) {
+    num <- function(x) if (is.null(x)) NA_real_ else as.numeric(x)
+    i <- suppressWarnings(as.integer(sub(".*\\[(\\d+)\\]$", "\\1", f)))
+    s <- if (!is.na(i)) ex$studies[[i]] else NULL
+    switch(sub("\\[.*", "", f),
+           total_estimate = log_or_id(num(ex$total$estimate), ratio),
+           total_se = num(ex$total$se), q = num(ex$heterogeneity$q),
+           tau2 = num(ex$heterogeneity$tau2),
+           study_estimate = log_or_id(num(s$estimate), ratio), study_se = num(s$se),
+           weight = num(s$weight), subgroup_differences_q = num(ex$subgroup_differences$q),
+           NA_real_)
+  }
+  differs <- list()
+  for (d in cm$differences %||% list()) differs[[d$field]] <- d$meta
+  fields <- c("total_estimate", "total_se", "q", "tau2", "subgroup_differences_q",
+              unlist(lapply(seq_along(expected$studies), function(i)
+                sprintf(c("study_estimate[%d]", "study_se[%d]", "weight[%d]"), i))))
+  out <- list()
+  for (f in fields) {
+    meta_value <- if (!is.null(differs[[f]])) as.numeric(differs[[f]]) else field_of(was, f)
+    now <- field_of(expected, f)
+    if (!is.na(meta_value) && (is.na(now) || rel_diff(meta_value, now) > 1e-9))
+      out[[length(out) + 1]] <- list(field = f, meta = meta_value, expected = now)
+  }
+  res <- list(settings = cm$settings,
+              source = "meta 7.0-0, carried over from the last run with meta installed",
+              max_rel_diff = max(c(0, Filter(is.finite, vapply(out, function(d) rel_diff(d$meta, d$expected), 0)))),
+              fields_differing = arr(vapply(out, `[[`, "", "field")))
+  if (length(out)) {
+    res$differences <- out
+    META_LOG[[id]] <<- res
+  }
+  res
 }
 
 study_row <- function(r, dt) {
@@ -710,6 +763,21 @@ for (dn in c("sparse", "sub3", "k1ne")) {
                                             drop00 = a$drop00)), error = function(e) NULL)
       if (!is.null(r)) conv_row(dn, what, lab, as.numeric(r$beta), r$se, r$QE)
     }
+    if (ms == "RD") {
+      r <- suppressWarnings(rma.mh(ai = d$events_exp, n1i = d$total_exp, ci = d$events_ctrl,
+                                   n2i = d$total_ctrl, measure = "RD", add = c(0, 0),
+                                   to = c("none", "none"), drop00 = c(FALSE, FALSE)))
+      conv_row(dn, what, "metafor rma.mh(measure='RD', add=c(0,0)): raw counts, Sato-Greenland-Robins (1989) variance",
+               as.numeric(r$beta), r$se, NA)  # its Q is infinite: raw-count RDs of 0 or 1 have no variance
+      ## meta's metabin(method='MH', sm='RD') as its source reads (meta is not installed
+      ## here): weights n1 n2/N and the whole variance from the corrected cells
+      x <- cells(d); cn1 <- x$A + x$B; cn2 <- x$C + x$D; cN <- cn1 + cn2
+      S <- cn1 * cn2 / cN
+      R <- (x$A * x$B * cn2^3 + x$C * x$D * cn1^3) / (cn1 * cn2 * cN^2)
+      yr <- x$a / (x$a + x$b) - x$c / (x$c + x$d)
+      conv_row(dn, what, "meta metabin(method='MH', sm='RD') formulas (RevMan5 settings; weights and variance denominator from corrected cells), by hand",
+               sum(S * yr) / sum(S), sqrt(sum(R) / sum(S)^2), NA)
+    }
     if (HAVE_META) {
       mm <- suppressWarnings(meta::metabin(d$events_exp, d$total_exp, d$events_ctrl, d$total_ctrl,
                                            sm = ms, method = "MH", common = TRUE, random = FALSE))
@@ -718,6 +786,8 @@ for (dn in c("sparse", "sub3", "k1ne")) {
     }
   }
 }
+if (!HAVE_META && !is.null(PREVIOUS))  # meta's rows of the last run that had it
+  conv <- c(conv, Filter(function(r) grepl("^meta::", r$source), PREVIOUS$convention_comparisons))
 cat("\n== conventions on the zero-cell data sets (MH, fixed effect) ==\n")
 for (r in conv) cat(sprintf("%-7s %-28s est=% .12f se=%.12f Q=%.10f  %s\n", r$data, r$analysis,
                             r$estimate, r$se, r$q, r$source))
