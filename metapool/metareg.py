@@ -276,7 +276,7 @@ def metareg(
     moderators: Any,
     groups: Any = None,
     model: str = "random",
-    tau2: str = "REML",
+    tau2: str | None = None,
     hksj: bool | str = False,
     ci_level: float = 0.95,
     *,
@@ -298,8 +298,9 @@ def metareg(
     groups : array_like, optional
         Each study's analysis label, as in :func:`metapool.pool`.
     model : {"random", "fixed"}
-    tau2 : str
-        DL, REML, ML, PM, EB, HE, SJ or HS, as metafor's ``rma(mods=)``.
+    tau2 : str, optional
+        DL, REML (the default), ML, PM, EB, HE, SJ or HS, as metafor's
+        ``rma(mods=)``; random effects only.
     hksj : bool or "adhoc"
         Knapp-Hartung: the covariance scaled by the weighted residual variance,
         t tests on k - p df and the omnibus test as F(m, k - p) (metafor's
@@ -340,6 +341,8 @@ def metareg(
     >>> [round(float(b), 4) for b in res.coef[0]]
     [-0.0477, 0.1513]
     """
+    if tau2 is None and model == "random":
+        tau2 = "REML"
     settings = pool_settings(model, tau2, ci_level, False, False, "Q")
     test = _test(hksj)
     if isinstance(yi, EffectSizes):

@@ -27,7 +27,7 @@ def run(case: dict[str, Any], method: str, test: str, **extra: Any) -> metapool.
         {name: np.asarray(v) for name, v in case["moderators"].items()},
         groups=case.get("groups"),
         model="fixed" if method == "FE" else "random",
-        tau2="DL" if method == "FE" else method,
+        tau2=None if method == "FE" else method,
         hksj=HKSJ[test],
         intercept=case.get("intercept", True),
         **extra,
