@@ -373,7 +373,7 @@ def test_broken_packages(tmp_path: Path) -> None:
         read_datapackage(package(tmp_path, overall, [row(2, "Alpha", counts(1, 10, 2, 10))]))
     not_zip = tmp_path / "not.zip"
     not_zip.write_text("hello")
-    with pytest.raises(InputError, match=r"not\.zip: cannot read the data package"):
+    with pytest.raises(InputError, match=r"not\.zip: cannot read the zip"):
         read_datapackage(not_zip)
     empty = tmp_path / "empty.zip"
     with zipfile.ZipFile(empty, "w") as zf:

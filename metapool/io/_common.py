@@ -8,6 +8,7 @@ error messages are the same for ``.rm5``, CSV exports and data packages.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
@@ -32,6 +33,7 @@ __all__ = [
     "data_type",
     "decimals",
     "decode",
+    "duplicate_numbers",
     "flag",
     "level",
     "model_is_random",
@@ -170,12 +172,25 @@ def decimals(texts: Iterable[str]) -> int | None:
     return None if most >= 15 or most == 0 else most
 
 
-def decode(data: bytes) -> str:
-    """UTF-8 (with or without byte order mark), else Windows-1252 as RevMan 5 writes."""
+def decode(data: bytes, source: str) -> str:
+    """UTF-8 (with or without byte order mark), else Windows-1252 as RevMan 5 writes.
+
+    A byte order mark says UTF-8: text after it that is not UTF-8 is an error.
+    """
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+    except UnicodeDecodeError as exc:
+        if data.startswith(codecs.BOM_UTF8):
+            raise InputError(
+                f"{source}: byte {exc.start} is not valid UTF-8, which its byte order mark "
+                "announces"
+            ) from None
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{source}: byte {exc.start} is neither UTF-8 nor Windows-1252 text"
+        ) from None
 
 
 def record(
@@ -221,33 +236,47 @@ def stored_pooled(values: Mapping[str, float], estimable: bool | None = None) ->
 
 @attrs.frozen
 class Table:
-    """A CSV table: rows as dicts keyed by :func:`normalise`-d header, with line numbers."""
+    """A CSV table: rows as dicts keyed by :func:`normalise`-d header, with line numbers.
+
+    A row that does not fit the header (another number of cells, or a quoted cell
+    running over line ends: a truncated file, an unbalanced quote) is kept with
+    what it has; :meth:`misfit` says what is wrong with it, for the reader to
+    report as an error of the outcome it belongs to.
+    """
 
     source: str
     rows: tuple[tuple[int, dict[str, str]], ...]
     headers: Mapping[str, str]  # normalised key -> the header as written
+    misfits: Mapping[int, str] = attrs.Factory(dict)  # line -> what is wrong
 
     @classmethod
     def parse(cls, text: str, source: str, delimiter: str = ",") -> Table:
-        lines = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        # strict: a quote left open at the end of the file is an error, not a last cell
+        lines = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        rows = []
+        misfits = {}
         try:
             header = next(lines, None)
             if header is None:
                 raise InputError(f"{source}: the file is empty")
             keys = [normalise(h) for h in header]
-            rows = []
             for cells in lines:
                 if not any(c.strip() for c in cells):
                     continue
-                if len(cells) > len(keys):
-                    raise InputError(
-                        f"{source}: line {lines.line_num} has {len(cells)} cells, "
-                        f"the header {len(keys)}"
+                if len(cells) != len(keys):
+                    misfits[lines.line_num] = (
+                        f"line {lines.line_num} has {len(cells)} cells where the header has "
+                        f"{len(keys)} (a truncated file, or an unbalanced quote?)"
+                    )
+                elif any("\n" in c or "\r" in c for c in cells):
+                    misfits[lines.line_num] = (
+                        f"line {lines.line_num}: a quoted cell runs over line ends "
+                        "(an unbalanced quote?)"
                     )
                 rows.append((lines.line_num, dict(zip(keys, cells, strict=False))))
         except csv.Error as exc:
             raise InputError(f"{source}: line {lines.line_num}: {exc}") from exc
-        return cls(source, tuple(rows), dict(zip(keys, header, strict=True)))
+        return cls(source, tuple(rows), dict(zip(keys, header, strict=True)), misfits)
 
     def missing(self, *headers: str) -> list[str]:
         """Those of ``headers`` the table lacks."""
@@ -257,6 +286,17 @@ class Table:
         missing = self.missing(*headers)
         if missing:
             raise InputError(f"{self.source}: no column {', '.join(map(repr, missing))}")
+
+
+def duplicate_numbers(drafts: Iterable[Draft]) -> None:
+    """Mark broken every outcome whose number another outcome of the file has too."""
+    found: dict[tuple[int, int], list[Draft]] = {}
+    for draft in drafts:
+        found.setdefault((draft.comparison, draft.number), []).append(draft)
+    for (comparison, number), same in found.items():
+        if len(same) > 1:
+            for draft in same:
+                draft.fail(f"{len(same)} outcomes are numbered {comparison}.{number}")
 
 
 @attrs.frozen
@@ -303,6 +343,9 @@ class Draft:
     stored_test: StoredTest | None = None
     decimals: int | None = None
     error: str | None = None
+    # participants the outcome's own row states (field -> the file's name, value), to
+    # tell study rows that are missing (a truncated file)
+    stated: dict[str, tuple[str, float]] = attrs.Factory(dict)
 
     @property
     def context(self) -> str:
@@ -374,12 +417,14 @@ class Draft:
             group_labels=(self.group_labels[0], self.group_labels[1]),
             graph_labels=(self.graph_labels[0], self.graph_labels[1]),
         )
+        self._twice()
         if self.error is None:
             try:
                 settings = self._settings()
                 studies = tuple(
                     self._record(row, label(row.study_id), settings) for row in self.rows
                 )
+                self._missing_rows(studies)
             except InputError as exc:
                 self.error = str(exc)
             else:
@@ -391,6 +436,37 @@ class Draft:
                     revman=self._revman(),
                 )
         return attrs.evolve(outcome, error=f"{self.context}: {self.error}")
+
+    def state(self, field: str, name: str, text: str | None) -> None:
+        """Note the participants (``total_exp``, ``total_ctrl``) the outcome's row states,
+        for the data types whose study records count them."""
+        if self.data_type not in (DataType.DICHOTOMOUS, DataType.CONTINUOUS):
+            return
+        value = self.value("", name, text)
+        if value > 0:
+            self.stated[field] = (name, value)
+
+    def _twice(self) -> None:
+        seen = set()
+        for row in self.rows:
+            key = (row.study_id, row.subgroup)
+            if key in seen:
+                where = (
+                    ""
+                    if row.subgroup is None
+                    else f" in subgroup {self.subgroup_names[row.subgroup]!r}"
+                )
+                self.fail(f"study {row.study_id!r} is listed twice{where}")
+            seen.add(key)
+
+    def _missing_rows(self, studies: Sequence[Study]) -> None:
+        for field, (name, value) in self.stated.items():
+            found = sum(getattr(s, field, None) or 0 for s in studies)
+            if found < value:
+                raise InputError(
+                    f"its {name} is {value:g} but its {len(studies)} study rows add up to "
+                    f"{found:g}: study rows are missing (a truncated file?)"
+                )
 
     def _settings(self) -> dict[str, Any]:
         if self.data_type is None:

@@ -9,13 +9,25 @@ when the file says ``CALCULATED_DATA="YES"``, RevMan's results are attributes.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import BinaryIO
 
 from metapool.errors import InputError
-from metapool.io._common import Draft, Row, data_type, level, stored_pooled, stored_study, yes_no
+from metapool.io._common import (
+    Draft,
+    Row,
+    data_type,
+    duplicate_numbers,
+    level,
+    stored_pooled,
+    stored_study,
+    yes_no,
+)
+from metapool.io._source import open_file
 from metapool.io.review import (
     Comparison,
     Review,
@@ -72,6 +84,15 @@ _SETTINGS: tuple[tuple[str, Callable[[str], object], str], ...] = (
 _LABELS = {"GROUP_LABEL_1": 0, "GROUP_LABEL_2": 1, "GRAPH_LABEL_1": 0, "GRAPH_LABEL_2": 1}
 _COMPARISON = ["ANALYSES_AND_DATA", "COMPARISON"]  # where outcomes live
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")  # RevMan's escapes in ids: STD-ISIS_x002d_2
+_CHUNK = 1 << 22
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE, whose BOM it begins with
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_DECLARATION = re.compile(rb"<\?xml\s[^>]*?\bencoding\s*=\s*[\"']([A-Za-z][\w.-]{0,63})[\"']")
 
 
 def read_rm5(path: str | os.PathLike[str]) -> Review:
@@ -108,18 +129,64 @@ def read_rm5(path: str | os.PathLike[str]) -> Review:
     """
     source = os.fspath(path)
     parser = _Parser(source)
+    xml: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
     try:
-        with open(source, "rb") as file:
-            for event, element in ET.iterparse(file, events=("start", "end")):
-                if event == "start":
-                    parser.start(element)
-                else:
-                    parser.end(element)
+        with open_file(source) as file:
+            for text in _decoded(file, source):
+                xml.feed(text)
+                for event in xml.read_events():
+                    element = event[-1]  # start and end events only: (str, Element)
+                    assert isinstance(element, ET.Element)
+                    if event[0] == "start":
+                        parser.start(element)
+                    else:
+                        parser.end(element)
+        xml.close()
     except ET.ParseError as exc:  # its message names the line and column
         raise InputError(f"{source}: not a well-formed RevMan file: XML error, {exc}") from exc
     except OSError as exc:
         raise InputError(f"{source}: cannot read the file ({exc.strerror or exc})") from exc
     return parser.review()
+
+
+def _decoded(file: BinaryIO, source: str) -> Iterator[str]:
+    """The file's text in large chunks (small ones make long attributes parse in quadratic
+    time), decoded here so that a byte order mark wins over the XML declaration."""
+    chunk = file.read(_CHUNK)
+    encoding = _encoding(chunk, source)
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    while True:
+        try:
+            text = decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{source}: byte {offset + exc.start} is not valid {encoding} text"
+            ) from None
+        if text:
+            yield text
+        if not chunk:
+            return
+        offset += len(chunk)
+        chunk = file.read(_CHUNK)
+
+
+def _encoding(head: bytes, source: str) -> str:
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    declared = _DECLARATION.match(head)
+    if declared is None:
+        return "utf-8"  # the XML default
+    name = declared.group(1).decode("ascii")
+    try:
+        b"".decode(name)  # LookupError for unknown names and for non-text codecs
+    except LookupError:
+        raise InputError(
+            f"{source}: the XML declaration names the encoding {name!r}, which metapool "
+            "does not know"
+        ) from None
+    return name
 
 
 def _prefix(tag: str, suffix: str) -> str | None:
@@ -147,6 +214,7 @@ class _Parser:
         self.path: list[str] = []
         self.title = ""
         self.studies: dict[str, StudyInfo] = {}
+        self.twice: set[str] = set()  # study IDs two included studies have
         self.calculated = False
         self.comparisons: list[tuple[int, str, list[Draft]]] = []
         self.outcome: Draft | None = None
@@ -186,6 +254,8 @@ class _Parser:
             attrs = element.attrib
             study_id = attrs.get("ID", "")
             year = attrs.get("YEAR", "").strip() or None
+            if study_id in self.studies:
+                self.twice.add(study_id)
             self.studies[study_id] = StudyInfo(study_id, attrs.get("NAME", study_id), year)
         elif self.outcome is not None:
             self._outcome_end(tag, parent, element)
@@ -301,6 +371,11 @@ class _Parser:
             info = self.studies.get(study_id)
             return info.name if info is not None and info.name.strip() else _study_name(study_id)
 
+        drafts = [d for _, _, outcome_drafts in self.comparisons for d in outcome_drafts]
+        duplicate_numbers(drafts)
+        for draft in drafts:
+            for study_id in sorted(self.twice & {row.study_id for row in draft.rows}):
+                draft.fail(f"study ID {study_id!r} belongs to two included studies")
         return Review(
             title=self.title,
             studies=tuple(self.studies.values()),
