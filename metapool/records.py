@@ -38,7 +38,13 @@ def _number(instance: Any, attribute: attrs.Attribute[Any], value: object) -> No
         return
     if isinstance(value, bool) or not isinstance(value, Real):
         raise InputError(f"{_name(instance)}: {attribute.name} must be a number, got {value!r}")
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond the float range, perhaps too long to print
+        raise InputError(
+            f"{_name(instance)}: {attribute.name} is a number too large for a float"
+        ) from None
+    if not finite:
         raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} is not finite")
 
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from metapool.errors import InputError
+from metapool.io._source import open_file
 from metapool.io.dataframe import from_dataframe, result_rows, result_to_dataframe
 from metapool.io.datapackage import read_datapackage
 from metapool.io.review import (
@@ -71,13 +72,13 @@ def read_review(path: str | os.PathLike[str]) -> Review:
     readers = {".rm5": read_rm5, ".csv": read_revman_csv, ".zip": read_datapackage}
     if suffix in readers:
         return readers[suffix](path)
-    try:
-        with open(path, "rb") as file:
+    with open_file(os.fspath(path)) as file:
+        try:
             head = file.read(512).lstrip(b"\xef\xbb\xbf \t\r\n")
-    except OSError as exc:
-        raise InputError(
-            f"{os.fspath(path)}: cannot read the file ({exc.strerror or exc})"
-        ) from exc
+        except OSError as exc:
+            raise InputError(
+                f"{os.fspath(path)}: cannot read the file ({exc.strerror or exc})"
+            ) from exc
     if head.startswith(b"PK"):
         return read_datapackage(path)
     if head.startswith(b"<"):

@@ -73,14 +73,15 @@ def open_file(source: str) -> Iterator[BinaryIO]:
 
 def read_file(source: str) -> bytes:
     """The bytes of a regular file of at most :data:`MAX_FILE` bytes."""
+    size = _size(source)
     with open_file(source) as file:
         try:
-            # bounded even if the file grows while it is read
-            data = file.read(MAX_FILE + 1)
+            data = file.read(size)
+            grown = file.read(1)  # bounded even if the file grows while it is read
         except OSError as exc:
             raise InputError(f"{source}: cannot read the file ({exc.strerror or exc})") from exc
-    if len(data) > MAX_FILE:
-        raise InputError(f"{source}: the file has more than the {MAX_FILE} bytes metapool reads")
+    if grown:
+        raise InputError(f"{source}: the file changed while it was read")
     return data
 
 
