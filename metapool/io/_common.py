@@ -260,20 +260,22 @@ class Table:
             if header is None:
                 raise InputError(f"{source}: the file is empty")
             keys = [normalise(h) for h in header]
-            for cells in lines:
+            while (cells := next(lines, None)) is not None:
+                # rows are numbered by their first line
+                line = lines.line_num - sum(c.count("\n") for c in cells)
                 if not any(c.strip() for c in cells):
                     continue
                 if len(cells) != len(keys):
-                    misfits[lines.line_num] = (
-                        f"line {lines.line_num} has {len(cells)} cells where the header has "
+                    misfits[line] = (
+                        f"line {line} has {len(cells)} cells where the header has "
                         f"{len(keys)} (a truncated file, or an unbalanced quote?)"
                     )
-                elif any("\n" in c or "\r" in c for c in cells):
-                    misfits[lines.line_num] = (
-                        f"line {lines.line_num}: a quoted cell runs over line ends "
+                elif line != lines.line_num:
+                    misfits[line] = (
+                        f"lines {line}-{lines.line_num}: a quoted cell runs over line ends "
                         "(an unbalanced quote?)"
                     )
-                rows.append((lines.line_num, dict(zip(keys, cells, strict=False))))
+                rows.append((line, dict(zip(keys, cells, strict=False))))
         except csv.Error as exc:
             raise InputError(f"{source}: line {lines.line_num}: {exc}") from exc
         return cls(source, tuple(rows), dict(zip(keys, header, strict=True)), misfits)
