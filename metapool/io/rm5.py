@@ -180,8 +180,8 @@ def _encoding(head: bytes, source: str) -> str:
         return "utf-8"  # the XML default
     name = declared.group(1).decode("ascii")
     try:
-        b"".decode(name)  # LookupError for unknown names and for non-text codecs
-    except LookupError:
+        "x".encode(name)  # LookupError for unknown names and for non-text codecs (base64)
+    except (LookupError, UnicodeError):
         raise InputError(
             f"{source}: the XML declaration names the encoding {name!r}, which metapool "
             "does not know"
