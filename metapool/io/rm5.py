@@ -13,7 +13,7 @@ import codecs
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import BinaryIO
 
 from metapool.errors import InputError
@@ -84,7 +84,7 @@ _SETTINGS: tuple[tuple[str, Callable[[str], object], str], ...] = (
 _LABELS = {"GROUP_LABEL_1": 0, "GROUP_LABEL_2": 1, "GRAPH_LABEL_1": 0, "GRAPH_LABEL_2": 1}
 _COMPARISON = ["ANALYSES_AND_DATA", "COMPARISON"]  # where outcomes live
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")  # RevMan's escapes in ids: STD-ISIS_x002d_2
-_CHUNK = 1 << 22
+_CHUNK, _MAX_CHUNK = 1 << 16, 1 << 24  # bytes read at a time
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE, whose BOM it begins with
@@ -132,8 +132,10 @@ def read_rm5(path: str | os.PathLike[str]) -> Review:
     xml: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
     try:
         with open_file(source) as file:
-            for text in _decoded(file, source):
-                xml.feed(text)
+            text, size = _Text(file, source), _CHUNK
+            while chunk := text.read(size):
+                xml.feed(chunk)
+                seen = False
                 for event in xml.read_events():
                     element = event[-1]  # start and end events only: (str, Element)
                     assert isinstance(element, ET.Element)
@@ -141,6 +143,10 @@ def read_rm5(path: str | os.PathLike[str]) -> Review:
                         parser.start(element)
                     else:
                         parser.end(element)
+                    seen = True
+                # expat re-scans an unfinished token (a long attribute) on every feed:
+                # chunks grow while it lasts, so that its parse stays linear, not quadratic
+                size = _CHUNK if seen else min(4 * size, _MAX_CHUNK)
         xml.close()
     except ET.ParseError as exc:  # its message names the line and column
         raise InputError(f"{source}: not a well-formed RevMan file: XML error, {exc}") from exc
@@ -149,26 +155,33 @@ def read_rm5(path: str | os.PathLike[str]) -> Review:
     return parser.review()
 
 
-def _decoded(file: BinaryIO, source: str) -> Iterator[str]:
-    """The file's text in large chunks (small ones make long attributes parse in quadratic
-    time), decoded here so that a byte order mark wins over the XML declaration."""
-    chunk = file.read(_CHUNK)
-    encoding = _encoding(chunk, source)
-    decoder = codecs.getincrementaldecoder(encoding)()
-    offset = 0
-    while True:
-        try:
-            text = decoder.decode(chunk, final=not chunk)
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"{source}: byte {offset + exc.start} is not valid {encoding} text"
-            ) from None
-        if text:
-            yield text
-        if not chunk:
-            return
-        offset += len(chunk)
-        chunk = file.read(_CHUNK)
+class _Text:
+    """The file's text, decoded here so that a byte order mark wins over the XML declaration."""
+
+    def __init__(self, file: BinaryIO, source: str) -> None:
+        self.file, self.source = file, source
+        self.head = file.read(_CHUNK)
+        self.encoding = _encoding(self.head, source)
+        self.decoder = codecs.getincrementaldecoder(self.encoding)()
+        self.offset = 0  # of the next byte to decode
+        self.done = False
+
+    def read(self, size: int) -> str:
+        """About ``size`` bytes' worth of text; "" at the end."""
+        while not self.done:
+            chunk, self.head = self.head or self.file.read(size), b""
+            self.done = not chunk
+            try:
+                text = self.decoder.decode(chunk, final=self.done)
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{self.source}: byte {self.offset + exc.start} is not valid "
+                    f"{self.encoding} text"
+                ) from None
+            self.offset += len(chunk)
+            if text:
+                return text
+        return ""
 
 
 def _encoding(head: bytes, source: str) -> str:
