@@ -97,13 +97,24 @@ def read_datapackage(path: str | os.PathLike[str]) -> Review:
     Parameters
     ----------
     path : str or path-like
-        The ``.zip`` file.
+        The ``.zip`` file: the data package, or the zip RevMan Web's Export
+        button writes, which nests it as ``<id>-files/<id>-data.zip`` beside
+        the review's PDF and forest plots.
 
     Returns
     -------
     Review
         As :func:`~metapool.io.rm5.read_rm5`. Results RevMan Web did not
         compute (written as zeros) are not stored (``outcome.revman`` is None).
+        An outcome whose study rows do not add up to the participants its
+        overall row states (rows missing), or that lists a study twice, or
+        shares its number with another, carries an ``error``.
+
+    Raises
+    ------
+    InputError
+        The file is not a readable zip or data package: damaged, encrypted, with
+        unsafe member names or a member that inflates beyond 64 MiB.
 
     Examples
     --------

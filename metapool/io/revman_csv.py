@@ -105,14 +105,25 @@ def read_revman_csv(path: str | os.PathLike[str]) -> Review:
     ----------
     path : str or path-like
         The exported file. Its header begins ``Comparison Number,Outcome
-        Number,Subgroup Number,...``; a semicolon-separated export (with
-        decimal commas) is read too.
+        Number,Subgroup Number,...``; exports separated by semicolons, tabs
+        or ``|`` are read too, with decimal points or decimal commas as their
+        numbers show (a file whose numbers fit neither reading alone is refused).
 
     Returns
     -------
     Review
         As :func:`~metapool.io.rm5.read_rm5`; the title is the file name (the
-        export does not carry it) and study identifiers are the names.
+        export does not carry it) and study identifiers are the names. A row
+        that does not fit the header (a truncated file, an unbalanced quote),
+        study rows that do not add up to the participants the outcome's row
+        states, a study listed twice and a second outcome of the same number
+        are errors of their outcome.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, is not a RevMan export, has only its header,
+        or a quote left open at its end.
 
     Examples
     --------

@@ -108,13 +108,17 @@ def read_rm5(path: str | os.PathLike[str]) -> Review:
     Review
         Comparisons and outcomes with their study records, settings and the
         results RevMan stored. An outcome that cannot be read carries an
-        ``error`` and the rest of the review still loads.
+        ``error`` and the rest of the review still loads: so does one that
+        lists a study twice (in one subgroup), one whose study ID two included
+        studies share, and outcomes that share a number.
 
     Raises
     ------
     InputError
-        The file cannot be read or is not well-formed XML (the message names
-        the file, line and column).
+        The file cannot be read (not a regular file, larger than 1 GiB), is
+        not well-formed XML (the message names the file, line and column), or
+        is not text in its encoding: a byte order mark decides it, else the
+        XML declaration.
 
     Examples
     --------
