@@ -45,9 +45,11 @@ from metapool.io import read_review, read_rm5  # noqa: E402
 
 
 def iterparse(path: Path) -> None:
-    """The standard library's streaming parse, elements cleared as in read_rm5."""
-    for _, element in ET.iterparse(path, events=("end",)):
-        element.clear()
+    """The standard library's streaming parse, start and end events as read_rm5 takes them,
+    elements cleared at their end."""
+    for event, element in ET.iterparse(path, events=("start", "end")):
+        if event == "end":
+            element.clear()
 
 
 def median_time(call: Callable[[], object], repeat: int) -> float:

@@ -11,16 +11,27 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
+import numpy as np
 
+from metapool._typing import FloatArray
 from metapool.errors import InputError
 from metapool.io.review import Outcome, RevManResults, StoredPooled, StoredStudy, StoredTest
-from metapool.records import Continuous, Dichotomous, Generic, OMinusE, Study
+from metapool.records import (
+    Continuous,
+    Dichotomous,
+    Generic,
+    OMinusE,
+    Study,
+    accepted,
+    unchecked,
+)
 from metapool.vocabulary import DataType, resolve
 
 __all__ = [
@@ -86,6 +97,11 @@ _METHODS = {"EXP_O_E_VAR": "PETO"}  # O-E data: exp[(O-E)/V], Peto's pooling
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")  # 1,570 in a quoted CSV cell
+# cells joined by line ends, each empty or a plain number (no grouping, no "nan")
+_PLAIN_COLUMN = re.compile(
+    r"[ \t]*(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)?[ \t]*"
+    r"(?:\n[ \t]*(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)?[ \t]*)*"
+)
 _NOT_FINITE = frozenset({"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 _NOT_ESTIMABLE = "notestimable"
 
@@ -216,6 +232,16 @@ def record(
         found = [f"{f} is {n}" for f, n in names.items() if f != n and f in str(exc)]
         hint = f" ({', '.join(found)})" if found else ""
         raise InputError(f"{where}: {exc}{hint}") from None
+
+
+def _column(texts: Sequence[str | None]) -> FloatArray | None:
+    """Cells as floats (NaN where empty) when every one is a plain number, else None
+    (:func:`number` then reads them one by one, and names the one that is not)."""
+    cells = ["" if t is None else t for t in texts]
+    joined = "\n".join(cells)
+    if joined.count("\n") != len(cells) - 1 or not _PLAIN_COLUMN.fullmatch(joined):
+        return None
+    return np.array([c if c.strip() else "nan" for c in cells], dtype=np.float64)
 
 
 def stored_study(values: Sequence[float], estimable: bool | None = None) -> StoredStudy:
@@ -423,9 +449,7 @@ class Draft:
         if self.error is None:
             try:
                 settings = self._settings()
-                studies = tuple(
-                    self._record(row, label(row.study_id), settings) for row in self.rows
-                )
+                studies = self._records(label, settings)
                 self._missing_rows(studies)
             except InputError as exc:
                 self.error = str(exc)
@@ -506,6 +530,48 @@ class Draft:
             out["ratio"] = s.ratio
         return out
 
+    def _records(
+        self, label: Callable[[str], str], settings: Mapping[str, Any]
+    ) -> tuple[Study, ...]:
+        """The study records: cells parsed and validated as columns, each record built
+        alone (:meth:`_record`) only where that finds a problem, to name it."""
+        assert self.data_type is not None
+        kind, fields = RECORDS[self.data_type], FIELDS[self.data_type]
+        parsed = [_column([row.cells[f][1] for row in self.rows]) for f in fields]
+        columns = {f: c for f, c in zip(fields, parsed, strict=True) if c is not None}
+        if len(columns) < len(fields) or not self.rows:  # text the slow path names
+            return tuple(self._record(row, label(row.study_id), settings) for row in self.rows)
+        ok = accepted(columns)
+        if self.exponentiated and settings.get("ratio"):
+            estimate = columns["estimate"]
+            ok &= estimate > 0
+            columns["estimate"] = np.log(np.where(ok, estimate, 1.0))
+        values = [
+            (np.where(ok, c, 0).astype(np.int64) if f in COUNTS else c).tolist()
+            for f, c in columns.items()
+        ]
+        names = self.subgroup_names
+        studies = [label(row.study_id) for row in self.rows]
+        subgroups = [None if row.subgroup is None else names[row.subgroup] for row in self.rows]
+        ok &= np.array([bool(s.strip()) for s in studies])
+        fast = iter(
+            unchecked(
+                kind,
+                ("study", "subgroup", *columns),
+                (
+                    t
+                    for t, good in zip(
+                        zip(studies, subgroups, *values, strict=True), ok, strict=True
+                    )
+                    if good
+                ),
+            )
+        )
+        return tuple(
+            next(fast) if good else self._record(row, study, settings)
+            for row, study, good in zip(self.rows, studies, ok, strict=True)
+        )
+
     def _record(self, row: Row, study: str, settings: Mapping[str, Any]) -> Study:
         assert self.data_type is not None
         where = f"study {row.study_id!r}"
@@ -536,12 +602,14 @@ class Draft:
             if results is not None
         }
         pooled = [p for p in (self.stored_total, *subgroups.values()) if p is not None]
-        values = [
-            v
-            for p in pooled
-            for v in (p.estimate, p.ci_lower, p.ci_upper, p.z, p.p_value, p.q, p.i2, p.tau2)
-        ]
-        values += [v for s in studies for v in (s.estimate, s.ci_lower, s.ci_upper, s.se, s.weight)]
+        values = itertools.chain(
+            (
+                v
+                for p in pooled
+                for v in (p.estimate, p.ci_lower, p.ci_upper, p.z, p.p_value, p.q, p.i2, p.tau2)
+            ),
+            (v for s in studies for v in (s.estimate, s.ci_lower, s.ci_upper, s.se, s.weight)),
+        )
         # RevMan Web writes zeros for results it did not compute: nothing stored
         if not any(math.isfinite(v) and v != 0 for v in values):
             return None

@@ -84,6 +84,12 @@ _SETTINGS: tuple[tuple[str, Callable[[str], object], str], ...] = (
 _LABELS = {"GROUP_LABEL_1": 0, "GROUP_LABEL_2": 1, "GRAPH_LABEL_1": 0, "GRAPH_LABEL_2": 1}
 _COMPARISON = ["ANALYSES_AND_DATA", "COMPARISON"]  # where outcomes live
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")  # RevMan's escapes in ids: STD-ISIS_x002d_2
+# parent -> the children read (the others hold the review's text, references, tables)
+_READ = {
+    "COCHRANE_REVIEW": frozenset({"COVER_SHEET", "STUDIES_AND_REFERENCES", "ANALYSES_AND_DATA"}),
+    "STUDIES_AND_REFERENCES": frozenset({"STUDIES"}),
+    "STUDIES": frozenset({"INCLUDED_STUDIES"}),
+}
 _CHUNK, _MAX_CHUNK = 1 << 16, 1 << 24  # bytes read at a time
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -232,6 +238,7 @@ class _Parser:
         self.title = ""
         self.studies: dict[str, StudyInfo] = {}
         self.twice: set[str] = set()  # study IDs two included studies have
+        self.skipped = 0  # depth inside an element whose content is not read
         self.calculated = False
         self.comparisons: list[tuple[int, str, list[Draft]]] = []
         self.outcome: Draft | None = None
@@ -240,7 +247,14 @@ class _Parser:
 
     # -- events -----------------------------------------------------------------
     def start(self, element: ET.Element) -> None:
+        if self.skipped:  # inside the review's text: a quick way through its many elements
+            self.skipped += 1
+            return
         tag, parent = element.tag, self.path[-1] if self.path else ""
+        read = _READ.get(parent)
+        if read is not None and tag not in read:
+            self.skipped = 1
+            return
         if not self.path and tag != "COCHRANE_REVIEW":
             raise InputError(
                 f"{self.source}: not a RevMan review: the root element is <{tag}>, "
@@ -261,6 +275,10 @@ class _Parser:
             self.subgroup = self.outcome.add_subgroup("", self._pooled(attrs))
 
     def end(self, element: ET.Element) -> None:
+        if self.skipped:
+            self.skipped -= 1
+            element.clear()
+            return
         tag = self.path.pop()
         parent = self.path[-1] if self.path else ""
         if tag == "NAME":
