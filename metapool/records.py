@@ -183,9 +183,9 @@ def accepted(columns: Mapping[str, FloatArray]) -> BoolArray:
         n, events, sd = (columns.get(f"{f}_{arm}") for f in ("total", "events", "sd"))
         if n is None:
             continue
-        ok &= (n >= 1) & (n % 1 == 0)
+        ok &= (n >= 1) & (np.floor(n) == n)
         if events is not None:
-            ok &= (events >= 0) & (events % 1 == 0) & (events <= n)
+            ok &= (events >= 0) & (np.floor(events) == events) & (events <= n)
         if sd is not None:
             ok &= (sd > 0) | ((sd == 0) & (n <= 1))
     for field in ("se", "variance"):

@@ -624,3 +624,27 @@ def test_duplicate_study_ids_outcome_numbers_and_rows(tmp_path: Path) -> None:
 
 
 STUDIES_AB = [("STD-A", "Alpha", "2001"), ("STD-B", "Beta", "2002")]
+
+
+def test_counts_read_as_columns_are_ints_and_errors_name_the_study(tmp_path: Path) -> None:
+    rows = [*ROWS_AB, data("DICH", "STD-C", EVENTS_1=11, TOTAL_1=10, EVENTS_2=2, TOTAL_2=10)]
+    text = review(
+        outcome("DICH", 1, "Good", ROWS_AB, EFFECT_MEASURE="OR"),
+        outcome("DICH", 2, "Bad", rows, EFFECT_MEASURE="OR"),
+        outcome(
+            "DICH",
+            3,
+            "Blank",
+            [data("DICH", "STD-A", EVENTS_1="", TOTAL_1="", EVENTS_2=2, TOTAL_2=10)],
+            EFFECT_MEASURE="OR",
+        ),
+        studies=[*STUDIES_AB, ("STD-C", "Gamma", "2003")],
+    )
+    good, bad, blank = read_rm5(write(tmp_path, text)).outcomes
+    assert [type(getattr(good.studies[0], f)) for f in ("events_exp", "total_ctrl")] == [int, int]
+    assert repr(good.studies[0]) == repr(Dichotomous("Alpha", 1, 10, 2, 10))
+    assert bad.error is not None
+    assert (
+        "study 'Gamma': events_exp = 11 is greater than total_exp = 10 (events_exp is" in bad.error
+    )
+    assert blank.studies == (Dichotomous("Alpha", None, None, 2, 10),)
