@@ -19,7 +19,8 @@ import numpy as np
 from metapool._typing import BoolArray, FloatArray
 from metapool.errors import InputError
 
-__all__ = ["Continuous", "Dichotomous", "Generic", "OMinusE", "Study", "accepted", "unchecked"]
+# accepted and unchecked serve metapool's readers: not part of the public API
+__all__ = ["Continuous", "Dichotomous", "Generic", "OMinusE", "Study"]
 
 
 def _name(instance: Any) -> str:

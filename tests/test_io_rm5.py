@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -543,15 +542,13 @@ def test_latin1_names(tmp_path: Path) -> None:
 
 
 def test_large_file_streams(tmp_path: Path) -> None:
-    """~5 MB (text and 100 outcomes of 200 studies) loads in well under a second or two."""
+    """~5 MB (text and 100 outcomes of 200 studies), read in many chunks; its speed is
+    measured in benchmarks/readers_bench.py."""
     path = write(tmp_path, large_review(100, 40_000))
     assert path.stat().st_size > 4_000_000
-    started = time.perf_counter()
     rv = read_rm5(path)
-    elapsed = time.perf_counter() - started
     assert sum(1 for _ in rv.outcomes) == 100
     assert rv.outcome("1.100").studies[199] == Dichotomous("Study 199", 13, 299, 6, 309)
-    assert elapsed < 5.0, f"{elapsed:.1f} s for {path.stat().st_size / 1e6:.1f} MB"
 
 
 # -- encodings and duplicates -------------------------------------------------------------------

@@ -231,7 +231,7 @@ class _Reader:
             if draft is None:
                 draft = drafts[(comparison, outcome)] = self._outcome(comparison, outcome, cells)
                 self.comparisons.setdefault(comparison, ("", []))[1].append(draft)
-            elif misfit:
+            elif misfit:  # its cells cannot be trusted: the outcome is marked broken below
                 pass
             elif not subgroup and cells.get("datatype", "").strip():
                 # only an outcome's own row has a data type (subgroup number 0)
