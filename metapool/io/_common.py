@@ -131,6 +131,8 @@ def number(text: str | None) -> float | None:
 
 def stored(text: str | None) -> float:
     """A stored result: NaN when empty, not finite or "Not estimable"; ValueError for text."""
+    if text is not None and _NUMBER.fullmatch(text):  # the common case, first
+        return float(text)
     if text is not None and (
         text.strip().lower() in _NOT_FINITE or normalise(text) == _NOT_ESTIMABLE
     ):
