@@ -181,3 +181,10 @@ def test_not_a_zip(tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04" + b"\x00" * 40)
     with pytest.raises(InputError, match=r"p\.zip: cannot read the zip"):
         read_review(path)
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("path", [None, 3, b"review.rm5"])
+def test_path_that_is_not_a_path(reader: object, path: object) -> None:
+    with pytest.raises(InputError, match=r"the file must be a path \(str or os\.PathLike\)"):
+        reader(path)  # type: ignore[operator]

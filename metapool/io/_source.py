@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 from metapool.errors import InputError
 
-__all__ = ["MAX_FILE", "MAX_MEMBER", "Archive", "open_file", "read_file"]
+__all__ = ["MAX_FILE", "MAX_MEMBER", "Archive", "file_name", "open_file", "read_file"]
 
 #: the largest input file read (the largest Cochrane reviews are ~100 MB)
 MAX_FILE = 1 << 30
@@ -41,6 +41,17 @@ _ZIP_ERRORS = (
     ValueError,
 )
 _DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def file_name(path: object) -> str:
+    """A reader's ``path`` argument as a string (InputError for what is not a path)."""
+    try:
+        name = os.fspath(path)  # type: ignore[call-overload]
+    except TypeError:
+        name = None
+    if not isinstance(name, str):
+        raise InputError(f"the file must be a path (str or os.PathLike), got {path!r}")
+    return name
 
 
 def _size(source: str) -> int:

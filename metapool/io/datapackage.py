@@ -32,7 +32,7 @@ from metapool.io._common import (
     stored_study,
     yes_no,
 )
-from metapool.io._source import Archive
+from metapool.io._source import Archive, file_name
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
 
 __all__ = ["read_datapackage"]
@@ -124,7 +124,7 @@ def read_datapackage(path: str | os.PathLike[str]) -> Review:
     >>> review.outcome("1.2").revman is None   # RevMan Web left the SMD analysis at zero
     True
     """
-    source = os.fspath(path)
+    source = file_name(path)
     archive = _package(Archive(source))
     tables = {
         suffix: _table(archive, suffix) for suffix in (_OVERALL, _DATA_ROWS, _SUBGROUPS, _STUDIES)

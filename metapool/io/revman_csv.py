@@ -29,7 +29,7 @@ from metapool.io._common import (
     stored_study,
     yes_no,
 )
-from metapool.io._source import read_file
+from metapool.io._source import file_name, read_file
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
 
 __all__ = ["read_revman_csv"]
@@ -134,7 +134,7 @@ def read_revman_csv(path: str | os.PathLike[str]) -> Review:
     >>> outcome.revman.decimals
     8
     """
-    source = os.fspath(path)
+    source = file_name(path)
     text = decode(read_file(source), source)
     start = text.find(_HEADER)
     if start < 0 or text[:start].strip():

@@ -27,7 +27,7 @@ from metapool.io._common import (
     stored_study,
     yes_no,
 )
-from metapool.io._source import open_file
+from metapool.io._source import file_name, open_file
 from metapool.io.review import (
     Comparison,
     Review,
@@ -137,7 +137,7 @@ def read_rm5(path: str | os.PathLike[str]) -> Review:
     >>> first.study, first.events_exp, first.total_exp, first.events_ctrl, first.total_ctrl
     ('MRC-1', 49, 615, 67, 624)
     """
-    source = os.fspath(path)
+    source = file_name(path)
     parser = _Parser(source)
     xml: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
     try:
