@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from metapool._typing import FloatArray
-from metapool.effects import EffectSizes
+from metapool.effects import EffectSizes, as_floats
 from metapool.errors import InputError
 from metapool.pooling.engine import PoolResult, pool_segments
 from metapool.pooling.segments import Segments, factorize
@@ -130,8 +130,7 @@ def _layout(yi: Any, vi: Any, groups: Any) -> tuple[FloatArray, FloatArray, Segm
         return y, v, Segments.single(y.size), np.array([0])
     if vi is None:
         raise InputError("vi (sampling variances) is required")
-    y = np.asarray(yi, dtype=np.float64)
-    v = np.asarray(vi, dtype=np.float64)
+    y, v = as_floats("yi", yi), as_floats("vi", vi)
     if y.shape != v.shape:
         raise InputError(f"yi has shape {y.shape} but vi has shape {v.shape}")
     if y.ndim == 2:

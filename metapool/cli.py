@@ -5,15 +5,18 @@ RevMan 5 CSV export or RevMan Web data package) it prints every outcome's
 RevMan-style table, or with ``--check`` how closely metapool reproduces the
 results RevMan stored.
 
-Exit codes: 0 success; 1 ``--check`` found values beyond tolerance, or an
-outcome could not be analysed; 2 the file or the arguments are unusable.
+Exit codes: 0 success; 1 ``--check`` found values beyond tolerance; 2 the
+file, an outcome of it, or the arguments are unusable (one line on stderr per
+problem, never a traceback); 3 ``--check`` found nothing to compare.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import math
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -38,8 +41,8 @@ def _parser() -> argparse.ArgumentParser:
             "CSV export, or RevMan Web data package .zip). Without FILE: the bundled examples."
         ),
         epilog=(
-            "exit status: 0 ok; 1 --check found differences beyond tolerance or an outcome "
-            "could not be analysed; 2 unusable file or arguments"
+            "exit status: 0 ok; 1 --check found differences beyond tolerance; 2 unusable "
+            "file, outcome or arguments; 3 --check found no stored results to compare"
         ),
     )
     parser.add_argument("file", nargs="?", metavar="FILE", help="RevMan file to analyse")
@@ -78,15 +81,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     1.1 All-cause death: OK; 45 values, ...
     0
     """
+    try:
+        return _run(argv)
+    except BrokenPipeError:  # the reader (e.g. head) stopped early: not an error of ours
+        _silence_stdout()
+        return 141  # as a shell reports a command ended by SIGPIPE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: still one line, not a traceback
+        _error(f"unexpected {type(exc).__name__}: {exc} (a bug in metapool: please report it)")
+        return 2
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error argparse has reported
         return int(exc.code or 0)
+    if not (math.isfinite(args.rtol) and args.rtol >= 0):
+        parser.print_usage(sys.stderr)
+        _error(f"--rtol must be a non-negative number, got {args.rtol}")
+        return 2
     if args.file is None:
         if args.check or args.outcome or args.csv:
             parser.print_usage(sys.stderr)
-            print("metapool: error: --check, --outcome and --csv need a FILE", file=sys.stderr)
+            _error("--check, --outcome and --csv need a FILE")
             return 2
         _examples(sys.stdout)
         return 0
@@ -96,17 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             [review.outcome(s) for s in args.outcome] if args.outcome else list(review.outcomes)
         )
     except InputError as exc:
-        print(f"metapool: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
     if not outcomes:
         print(f"{review.source}: the review has no analyses")
+        if args.check:
+            _error("--check compared nothing: the review has no analyses")
+            return 3
         return 0
     # --check re-runs the outcomes itself; the tables and --csv need the results here
     results = {o.key: _analyse(o) for o in outcomes} if args.csv or not args.check else {}
     if args.check:
-        check = review.compare(rtol=args.rtol, outcomes=outcomes)
-        print(check)
-        status = 0 if check.passed else 1
+        status = _check(review, outcomes, args.rtol)
     else:
         status = _tables(review, outcomes, results)
     if args.csv:
@@ -114,9 +135,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             _write_csv(args.csv, done)
         except OSError as exc:
-            print(f"metapool: error: cannot write {args.csv}: {exc.strerror}", file=sys.stderr)
+            _error(f"cannot write {args.csv}: {exc.strerror or exc}")
             return 2
+    sys.stdout.flush()  # a closed pipe shows here, inside the handler of main
     return status
+
+
+def _error(message: str) -> None:
+    """One line on stderr."""
+    print(f"metapool: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """Send what is still buffered for a closed pipe to /dev/null (no error at exit)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # not a real file
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _check(review: Review, outcomes: list[Outcome], rtol: float) -> int:
+    check = review.compare(rtol=rtol, outcomes=outcomes)
+    print(check)
+    if any(o.failures for o in check.outcomes):
+        return 1
+    broken = [o for o in check.outcomes if o.error is not None]
+    for o in broken:
+        _error(f"outcome {o.outcome.key} not checked: {o.error}")
+    if broken:
+        return 2
+    if not any(o.checked for o in check.outcomes):
+        _error("--check compared nothing: the file stores no RevMan results for these outcomes")
+        return 3
+    return 0
 
 
 def _analyse(outcome: Outcome) -> MetaAnalysis | str:
@@ -152,9 +201,9 @@ def _tables(review: Review, outcomes: list[Outcome], results: dict[str, Any]) ->
         print(_heading(review, outcome))
         res = results[outcome.key]
         if isinstance(res, str):
-            print(f"metapool: outcome {outcome.key} not analysed: {res}", file=sys.stderr)
+            _error(f"outcome {outcome.key} not analysed: {res}")
             print("Not analysed (see the error message).")
-            status = 1
+            status = 2
         else:
             print(res)
     return status

@@ -130,8 +130,35 @@ class EffectSizes:
         return iter((self.yi, self.vi))
 
 
+def as_floats(name: str, value: Any) -> FloatArray:
+    """``value`` as a float array; InputError for text, booleans, None or numbers out of range.
+
+    Examples
+    --------
+    >>> as_floats("yi", ["a", "b"])
+    Traceback (most recent call last):
+    metapool.errors.InputError: yi must be numbers, got text ('a', ...)
+    """
+    if value is None:
+        raise InputError(f"{name} must be numbers, got None")
+    raw = np.asarray(value)
+    if raw.dtype.kind in "USb" or (
+        raw.dtype.kind == "O" and any(isinstance(x, (str, bytes, bool)) for x in raw.flat)
+    ):
+        first = next(iter(raw.flat), None)
+        kind = "booleans" if raw.dtype.kind == "b" or isinstance(first, bool) else "text"
+        shown = repr(str(first)) if kind == "text" else str(first)
+        raise InputError(f"{name} must be numbers, got {kind} ({shown}, ...)")
+    try:
+        return np.asarray(raw, dtype=np.float64)
+    except OverflowError:
+        raise InputError(f"{name} holds a number too large for a float") from None
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be numbers ({exc})") from None
+
+
 def _as_array(name: str, value: Any, size: int | None) -> FloatArray:
-    arr = np.asarray(value, dtype=np.float64)
+    arr = as_floats(name, value)
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1:
@@ -193,6 +220,8 @@ def effect_sizes(
     >>> es.se.round(6)
     array([0.19722 , 0.202897])
     """
+    if not isinstance(measure, str):
+        raise InputError(f"measure must be a string such as 'OR' or 'MD', got {measure!r}")
     swap_events = flag("swap_events", swap_events)
     allow_missing = flag("allow_missing", allow_missing)
     size: int | None = None

@@ -14,14 +14,18 @@ naming the study and the field.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from numbers import Real
 from typing import Any, TypeAlias
 
 import attrs
+import numpy as np
 
+from metapool._typing import BoolArray, FloatArray
 from metapool.errors import InputError
 from metapool.prepare import generic_from_ci
 
+# accepted and unchecked serve metapool's readers: not part of the public API
 __all__ = ["Continuous", "Dichotomous", "Generic", "OMinusE", "Study"]
 
 
@@ -49,7 +53,13 @@ def _number(instance: Any, attribute: attrs.Attribute[Any], value: object) -> No
         return
     if isinstance(value, bool) or not isinstance(value, Real):
         raise InputError(f"{_name(instance)}: {attribute.name} must be a number, got {value!r}")
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond the float range, perhaps too long to print
+        raise InputError(
+            f"{_name(instance)}: {attribute.name} is a number too large for a float"
+        ) from None
+    if not finite:
         raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} is not finite")
 
 
@@ -216,3 +226,47 @@ class Generic:
 
 
 Study: TypeAlias = "Dichotomous | Continuous | OMinusE | Generic"
+
+
+def accepted(columns: Mapping[str, FloatArray]) -> BoolArray:
+    """The rows of data ``columns`` (field -> values) that the validators above accept.
+
+    The same rules, as array operations, for readers that build many records at
+    once: a row with a missing (NaN) or rejected value is False, and building its
+    record with validation gives the reason. Name fields are not covered.
+    """
+    ok = np.ones(len(next(iter(columns.values()))), dtype=bool)
+    for values in columns.values():
+        ok &= np.isfinite(values)
+    for arm in ("exp", "ctrl"):
+        n, events, sd = (columns.get(f"{f}_{arm}") for f in ("total", "events", "sd"))
+        if n is None:
+            continue
+        ok &= (n >= 1) & (np.floor(n) == n)
+        if events is not None:
+            ok &= (events >= 0) & (np.floor(events) == events) & (events <= n)
+        if sd is not None:
+            ok &= (sd > 0) | ((sd == 0) & (n <= 1))
+    for field in ("se", "variance"):
+        if field in columns:
+            ok &= columns[field] > 0
+    return ok
+
+
+def unchecked(
+    kind: type[Study], fields: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> list[Study]:
+    """Records of values :func:`accepted` has checked (one sequence of ``fields``' values
+    per row), built without validating them again: a review holds up to ~10^5."""
+    new, assign = object.__new__, object.__setattr__
+    # the fields not given keep their defaults (subgroup, footnote)
+    defaults = [(a.name, a.default) for a in attrs.fields(kind) if a.name not in fields]
+    out = []
+    for values in rows:
+        record = new(kind)
+        for name, value in zip(fields, values, strict=True):
+            assign(record, name, value)  # frozen: attrs' own __init__ sets them so too
+        for name, value in defaults:
+            assign(record, name, value)
+        out.append(record)
+    return out

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from revman_files import CSV, RM5, ZIP, data, example, outcome, review, write
+from revman_files import CSV, RM5, ZIP, data, example, large_review, outcome, review, write
 
 from metapool.cli import main
 
@@ -118,7 +118,7 @@ def test_errors_exit_2_without_traceback(
     assert "cannot write" in capsys.readouterr().err
 
 
-def test_broken_outcome_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_broken_outcome_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = data("DICH", "STD-A", EVENTS_1=1, TOTAL_1=10, EVENTS_2=2, TOTAL_2=10)
     bad = data("DICH", "STD-B", EVENTS_1="x", TOTAL_1=10, EVENTS_2=2, TOTAL_2=10)
     path = write(
@@ -128,10 +128,14 @@ def test_broken_outcome_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[st
             outcome("DICH", 2, "Bad", [bad], EFFECT_MEASURE="OR"),
         ),
     )
-    assert main([str(path)]) == 1
+    assert main([str(path)]) == 2  # 1 is for values beyond tolerance only
     captured = capsys.readouterr()
     assert "Analysis 1.1" in captured.out and "Not analysed" in captured.out
     assert "outcome 1.2 not analysed" in captured.err and "EVENTS_1 = 'x'" in captured.err
+    assert len(captured.err.splitlines()) == 1
+    assert main([str(path), "--check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("metapool: error: outcome 1.2 not checked:")
 
 
 def test_python_dash_m(tmp_path: Path) -> None:
@@ -148,3 +152,55 @@ def test_python_dash_m(tmp_path: Path) -> None:
 def test_review_without_analyses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(write(tmp_path, review()))]) == 0
     assert "the review has no analyses" in capsys.readouterr().out
+    assert main([str(write(tmp_path, review())), "--check"]) == 3
+    assert "--check compared nothing" in capsys.readouterr().err
+
+
+def test_check_that_compared_nothing_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [data("DICH", "STD-A", EVENTS_1=1, TOTAL_1=10, EVENTS_2=2, TOTAL_2=10)]
+    path = write(tmp_path, review(outcome("DICH", 1, "D", rows, EFFECT_MEASURE="OR")))
+    assert main([str(path), "--check"]) == 3  # no stored results (CALCULATED_DATA="NO")
+    captured = capsys.readouterr()
+    assert "0 of 1 outcomes compared" in captured.out
+    assert captured.err == (
+        "metapool: error: --check compared nothing: the file stores no RevMan results "
+        "for these outcomes\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"PK\x03\x04" + bytes(40), b"\xef\xbb\xbf<?xml version='1.0' encoding='klingon'?><a/>", b""],
+)
+def test_hostile_files_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    path = tmp_path / "input"
+    path.write_bytes(content)
+    for argv in ([str(path)], [str(path), "--check"], ["/dev/zero"], [str(tmp_path)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("metapool: error:") and err.count("\n") == 1, err
+
+
+SCRIPT = "import sys; from metapool.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+@pytest.mark.parametrize("command", [["-m", "metapool"], ["-c", SCRIPT]])
+def test_output_into_a_closed_pipe(tmp_path: Path, command: list[str]) -> None:
+    """``metapool FILE | head``, as ``python -m`` and as the console script runs it."""
+    path = write(tmp_path, large_review(40, 0))
+    with subprocess.Popen(
+        [sys.executable, *command, str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline().startswith(b"Analysis 1.1")
+        proc.stdout.close()  # more than a pipe's buffer is still to come
+        err = proc.stderr.read().decode()
+        status = proc.wait()
+    assert "Traceback" not in err and "BrokenPipeError" not in err and err == ""
+    assert status in (0, 141)

@@ -192,3 +192,46 @@ def test_effect_sizes_bad_arrays_name_the_row_or_study() -> None:
         metapool.effect_sizes(
             "SMD", mean_exp=[1], total_exp=[3], mean_ctrl=[2], sd_ctrl=[1], total_ctrl=[3]
         )
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: Dichotomous("a", 10**400, 10**401, 1, 2), "events_exp is a number too large"),
+        (lambda: Continuous("a", 1.0, 10**400, 10, 1.0, 1.0, 10), "sd_exp is a number too large"),
+        (lambda: Generic("a", 0.1, 10**5000), "study 'a': se is a number too large for a float"),
+        (lambda: metapool.pool(["a", "b"], [1, 1]), "yi must be numbers, got text ('a', ...)"),
+        (lambda: metapool.pool([0.1, 0.2], ["1", "2"]), "vi must be numbers, got text"),
+        (lambda: metapool.pool([True, False], [1, 1]), "yi must be numbers, got booleans"),
+        (lambda: metapool.pool([10**400, 1], [1, 1]), "yi holds a number too large for a float"),
+        (lambda: metapool.pool([0.1, 0.2], None), "vi (sampling variances) is required"),
+        (
+            lambda: metapool.effect_sizes(
+                None, events_exp=[1], total_exp=[2], events_ctrl=[1], total_ctrl=[2]
+            ),
+            "measure must be a string such as 'OR' or 'MD', got None",
+        ),
+        (
+            lambda: metapool.effect_sizes(
+                "OR", events_exp=None, total_exp=[2], events_ctrl=[1], total_ctrl=[2]
+            ),
+            "events_exp must be numbers, got None",
+        ),
+        (
+            lambda: metapool.effect_sizes(
+                "MD",
+                mean_exp=[1.0],
+                sd_exp=[{}],
+                total_exp=[2],
+                mean_ctrl=[1.0],
+                sd_ctrl=[1.0],
+                total_ctrl=[2],
+            ),
+            "sd_exp must be numbers",
+        ),
+    ],
+)
+def test_raw_exceptions_become_input_errors(call: Any, message: str) -> None:
+    with pytest.raises(InputError) as info:
+        call()
+    assert message in str(info.value)

@@ -386,3 +386,165 @@ def test_not_an_export(tmp_path: Path) -> None:
         read_revman_csv(write(tmp_path, "Comparison Number,Outcome Number,Name\n1,0,x\n"))
     with pytest.raises(InputError, match="line 3"):
         read_revman_csv(write(tmp_path, export([head(1, 0, 0, "C"), {"Name": "x"}])))
+
+
+# -- hostile and damaged exports --------------------------------------------------------------
+
+PAIN = [
+    head(1, 0, 0, "C"),
+    head(
+        1,
+        1,
+        0,
+        "Pain",
+        **{
+            "Data Type": "CON",
+            "Statistical Method": "IV",
+            "Effect Measure": "MD",
+            "Analysis Model": "Fixed",
+            "Total 1": 50,
+            "Total 2": 52,
+        },
+    ),
+    head(
+        1,
+        1,
+        0,
+        "Alpha",
+        **{"Mean 1": 3.1, "SD 1": 4.7, "Total 1": 30, "Mean 2": 4.0, "SD 2": 1.3, "Total 2": 31},
+    ),
+    head(
+        1,
+        1,
+        0,
+        "Beta",
+        **{"Mean 1": 2.5, "SD 1": 1.25, "Total 1": 20, "Mean 2": 3, "SD 2": 1.5, "Total 2": 21},
+    ),
+]
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_decimal_points_with_other_delimiters(tmp_path: Path, delimiter: str) -> None:
+    """SD 4.7 stays 4.7 (it was read as 47: every delimiter but a comma meant decimal commas)."""
+    out = read_revman_csv(write(tmp_path, export(PAIN, delimiter))).outcome("1.1")
+    assert out.error is None
+    assert out.studies == (
+        Continuous("Alpha", 3.1, 4.7, 30, 4.0, 1.3, 31),
+        Continuous("Beta", 2.5, 1.25, 20, 3, 1.5, 21),
+    )
+
+
+def test_decimal_commas_with_grouped_thousands(tmp_path: Path) -> None:
+    rows = [dict(r) for r in PAIN[:3]]
+    rows[1].update({"Total 1": "1.010", "Total 2": "1.011"})
+    rows[2].update(
+        {"Mean 1": "3,1", "SD 1": "4,7", "Total 1": "1.010", "Mean 2": "4", "SD 2": "1,3"}
+    )
+    rows[2]["Total 2"] = "1.011"
+    out = read_revman_csv(write(tmp_path, export(rows, ";"))).outcome("1.1")
+    assert out.error is None
+    assert out.studies == (Continuous("Alpha", 3.1, 4.7, 1010, 4.0, 1.3, 1011),)
+
+
+@pytest.mark.parametrize(
+    ("cells", "why"),
+    [
+        ({"SD 1": "4.7", "Mean 1": "3,1"}, "neither way"),  # both marks as decimals
+        ({"SD 1": "4,700", "Mean 1": "3,100", "Mean 2": "4", "SD 2": "1"}, "either way"),
+    ],
+)
+def test_undecidable_decimal_mark_is_refused(
+    tmp_path: Path, cells: dict[str, str], why: str
+) -> None:
+    rows = [dict(r) for r in PAIN[:3]]
+    rows[1].update({"Total 1": "", "Total 2": ""})
+    rows[2].update(cells)
+    with pytest.raises(InputError, match=f"cannot tell the decimal mark.*read {why}"):
+        read_revman_csv(write(tmp_path, export(rows, ";")))
+
+
+def test_unknown_delimiter(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="separated by ':'"):
+        read_revman_csv(write(tmp_path, export(PAIN, ":")))
+
+
+def test_header_only_and_short_rows(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"export\.csv: the file has a header but no rows"):
+        read_revman_csv(write(tmp_path, export([])))
+    # a row of two cells (it raised KeyError)
+    text = export(PAIN) + "1,1\r\n"
+    with pytest.raises(InputError, match="line 6 has 2 cells where the header has 45"):
+        read_revman_csv(write(tmp_path, text))
+
+
+def test_unbalanced_quote(tmp_path: Path) -> None:
+    lines = export(PAIN).split("\r\n")
+    lines[3] = lines[3].replace("Alpha", '"Alpha')
+    # the quote closes nowhere: it would have swallowed the rest of the file
+    with pytest.raises(InputError, match="line 5: unexpected end of data"):
+        read_revman_csv(write(tmp_path, "\r\n".join(lines)))
+    # it closes on a later line: the swallowed rows make one row that does not fit
+    extra = export([*PAIN, head(1, 2, 0, "Gamma", **{"Data Type": "CON"})]).split("\r\n")
+    extra[3] = extra[3].replace("Alpha", '"Alpha')
+    extra[5] = extra[5].replace("Gamma", 'Gamma 5"')
+    rv = read_revman_csv(write(tmp_path, "\r\n".join(extra)))
+    error = rv.outcome("1.1").error
+    assert error is not None
+    assert "lines 4-6: a quoted cell runs over line ends (an unbalanced quote?)" in error
+
+
+def test_truncated_exports_never_load_silently(tmp_path: Path) -> None:
+    """A cut anywhere inside a row, or between study rows, breaks the outcome it hits."""
+    text = export(PAIN)
+    first_data = text.index("\r\n1,1,0,Pain")
+    path = tmp_path / "export.csv"
+    for cut in range(first_data + 2, len(text) - 2):
+        if text[cut - 1] in "\r\n":  # whole lines lost: the stated totals tell
+            continue
+        path.write_bytes(text[:cut].encode())
+        try:
+            rv = read_revman_csv(path)
+        except InputError:
+            continue
+        assert rv.outcome("1.1").error is not None, repr(text[:cut][-30:])
+    # a whole study row lost: the outcome's stated participants no longer add up
+    lines = text.split("\r\n")
+    path.write_bytes("\r\n".join(lines[:4] + lines[5:]).encode())
+    error = read_revman_csv(path).outcome("1.1").error
+    assert error is not None
+    assert "its Total 1 is 50 but its 1 study rows add up to 30: study rows are missing" in error
+
+
+def test_duplicates_are_errors_of_their_outcome(tmp_path: Path) -> None:
+    twice = head(1, 2, 0, "Twice", **{"Data Type": "DIC", "Effect Measure": "OR"})
+    rows = [
+        *PAIN,
+        twice,
+        dich(1, 2, 0, "Alpha", 1, 10, 2, 10),
+        dich(1, 2, 0, "Alpha", 3, 10, 4, 10),
+        head(1, 3, 0, "Numbered", **{"Data Type": "DIC", "Effect Measure": "OR"}),
+        dich(1, 3, 0, "Beta", 1, 10, 2, 10),
+        head(1, 3, 0, "Numbered again", **{"Data Type": "DIC", "Effect Measure": "RR"}),
+        dich(1, 3, 0, "Gamma", 1, 10, 2, 10),
+        head(1, 4, 0, "Subgroups", **{"Data Type": "DIC", "Effect Measure": "OR"}),
+        head(1, 4, 1, "Low dose", **{"Data Type": "DIC"}),
+        dich(1, 4, 1, "Alpha", 1, 10, 2, 10),
+        head(1, 4, 2, "High dose", **{"Data Type": "DIC"}),
+        dich(1, 4, 2, "Alpha", 3, 10, 2, 10),
+    ]
+    rv = read_revman_csv(write(tmp_path, export(rows)))
+    pain, listed_twice, numbered, subgroups = rv.outcomes
+    assert pain.error is None
+    assert listed_twice.error is not None and "study 'Alpha' is listed twice" in listed_twice.error
+    assert numbered.error is not None and "a second outcome numbered 1.3" in numbered.error
+    # one study in two subgroups is allowed (RevMan allows it: e.g. two doses)
+    assert subgroups.error is None and len(subgroups.studies) == 2
+
+
+def test_byte_order_mark_means_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + export(PAIN).replace("Alpha", "M\xfcller").encode("cp1252"))
+    with pytest.raises(InputError, match="is not valid UTF-8, which its byte order mark"):
+        read_revman_csv(path)
+    path.write_bytes(b"\xef\xbb\xbf" + export(PAIN).replace("Alpha", "Müller").encode())
+    assert read_revman_csv(path).outcome("1.1").studies[0].study == "Müller"

@@ -13,7 +13,8 @@ import pytest
 from revman_files import ZIP, close, example
 
 from metapool import Dichotomous, Generic, InputError
-from metapool.io import read_datapackage
+from metapool.cli import main
+from metapool.io import read_datapackage, read_review
 
 # RevMan Web's stored values (6 decimals): study -> Mean, CI start, CI end, Weight
 ASPIRIN = {
@@ -373,7 +374,7 @@ def test_broken_packages(tmp_path: Path) -> None:
         read_datapackage(package(tmp_path, overall, [row(2, "Alpha", counts(1, 10, 2, 10))]))
     not_zip = tmp_path / "not.zip"
     not_zip.write_text("hello")
-    with pytest.raises(InputError, match=r"not\.zip: cannot read the data package"):
+    with pytest.raises(InputError, match=r"not\.zip: cannot read the zip"):
         read_datapackage(not_zip)
     empty = tmp_path / "empty.zip"
     with zipfile.ZipFile(empty, "w") as zf:
@@ -383,3 +384,101 @@ def test_broken_packages(tmp_path: Path) -> None:
     text = [row(1, "Alpha", {**counts(1, 10, 2, 10), "Experimental N": "ten"})]
     error = read_datapackage(package(tmp_path, overall, text)).outcome("1.1").error
     assert error is not None and "Experimental N = 'ten' is not a number" in error
+
+
+# -- RevMan Web's Export zip, damaged packages ---------------------------------------------
+
+
+def export_zip(tmp_path: Path, inner: bytes, folder: str = "Fleiss1993/") -> Path:
+    """The zip RevMan Web's Export button writes (as R meta's read.cdir reads it): the review's
+    PDF and forest plots, and the data package nested as ``<id>-files/<id>-data.zip``."""
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{folder}123-article.pdf", b"%PDF-1.4 not a real PDF")
+        zf.writestr(f"{folder}123-files/123-CMP-001.01.svg", b"<svg/>")
+        zf.writestr(f"{folder}123-files/123-data.zip", inner, zipfile.ZIP_STORED)
+    return path
+
+
+@pytest.mark.parametrize("folder", ["Fleiss1993/", ""])
+def test_export_zip_of_the_fleiss_package(tmp_path: Path, folder: str) -> None:
+    inner = example(ZIP).read_bytes()
+    path = export_zip(tmp_path, inner, folder)
+    rv = read_review(path)
+    direct = read_datapackage(example(ZIP))
+    assert rv.format == "datapackage" and rv.source == str(path)
+    assert [o.studies for o in rv.outcomes] == [o.studies for o in direct.outcomes]
+    assert [o.settings for o in rv.outcomes] == [o.settings for o in direct.outcomes]
+    check = rv.compare()
+    assert check.passed and len(check.outcomes[0].differences) == 7 * 4 + 9
+    assert main([str(path), "--check"]) == 0
+
+
+def test_export_zip_errors_name_the_nested_package(tmp_path: Path) -> None:
+    path = export_zip(tmp_path, b"not a zip")
+    with pytest.raises(InputError, match=r"export\.zip:Fleiss1993/123-files/123-data\.zip: cannot"):
+        read_review(path)
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as zf:
+        zf.writestr("a/1-files/1-data.zip", b"")
+        zf.writestr("b/2-files/2-data.zip", b"")
+    with pytest.raises(InputError, match="holds 2 data packages"):
+        read_datapackage(two)
+
+
+DEATHS = analysis(
+    1,
+    **{
+        "Analysis name": "Deaths",
+        "Data type": "Dichotomous",
+        "Statistical method": "MH",
+        "Effect measure": "Odds Ratio",
+        "Experimental N": 30,
+        "Control N": 30,
+    },
+)
+
+
+def test_missing_data_rows_do_not_pass_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [row(1, "Alpha", counts(1, 10, 2, 10)), row(1, "Beta", counts(3, 20, 4, 20))]
+    assert read_datapackage(package(tmp_path, [DEATHS], rows)).outcome("1.1").error is None
+    for kept in (rows[:1], []):  # a row lost, or every row (the file has only its header)
+        path = package(tmp_path, [DEATHS], kept)
+        error = read_datapackage(path).outcome("1.1").error
+        assert error is not None and "its Experimental N is 30 but its" in error
+        assert "study rows are missing" in error
+        assert main([str(path), "--check"]) == 2
+        assert "study rows are missing" in capsys.readouterr().err
+
+
+def test_duplicate_analyses_and_studies(tmp_path: Path) -> None:
+    second = {**DEATHS, "Analysis number": 2, "Experimental N": "", "Control N": ""}
+    rows = [
+        row(1, "Alpha", counts(1, 10, 2, 10)),
+        row(1, "Beta", counts(3, 20, 4, 20)),
+        row(2, "Alpha", counts(1, 10, 2, 10)),
+        row(2, "Alpha", counts(1, 10, 2, 10)),
+    ]
+    rv = read_datapackage(package(tmp_path, [DEATHS, second, dict(second)], rows))
+    first, *twice = rv.outcomes
+    assert first.error is None and len(twice) == 2
+    for outcome in twice:
+        assert outcome.error is not None and "2 outcomes are numbered 1.2" in outcome.error
+
+
+def test_row_that_does_not_fit_the_header(tmp_path: Path) -> None:
+    path = package(tmp_path, [DEATHS], [row(1, "Alpha", counts(1, 10, 2, 10))])
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    name = "CD0-analysis-data/CD0-data-rows.csv"
+    members[name] += b"1,1,Deaths,,SUBGROUP_AND_OVERALL,Beta,2001,0.0\r\n"  # cut short
+    with zipfile.ZipFile(path, "w") as zf:
+        for member, data in members.items():
+            zf.writestr(member, data)
+    error = read_datapackage(path).outcome("1.1").error
+    assert (
+        error is not None
+        and "CD0-data-rows.csv: line 3 has 8 cells where the header has 24" in error
+    )

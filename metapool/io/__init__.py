@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from metapool.errors import InputError
+from metapool.io._source import file_name, open_file
 from metapool.io.dataframe import from_dataframe, result_rows, result_to_dataframe
 from metapool.io.datapackage import read_datapackage
 from metapool.io.review import (
@@ -58,8 +59,9 @@ __all__ = [
 def read_review(path: str | os.PathLike[str]) -> Review:
     """Read a RevMan review in any format metapool knows.
 
-    ``.rm5`` files, RevMan 5 CSV exports and RevMan Web data packages (``.zip``)
-    are told apart by their extension, else by their first bytes.
+    ``.rm5`` files, RevMan 5 CSV exports and RevMan Web data packages (``.zip``,
+    also inside the zip of RevMan Web's Export button) are told apart by their
+    extension, else by their first bytes.
 
     Examples
     --------
@@ -68,19 +70,18 @@ def read_review(path: str | os.PathLike[str]) -> Review:
     >>> review.format, [o.key for o in review.outcomes]
     ('revman_csv', ['1.1', '1.2'])
     """
-    suffix = Path(path).suffix.lower()
+    source = file_name(path)
+    suffix = Path(source).suffix.lower()
     readers = {".rm5": read_rm5, ".csv": read_revman_csv, ".zip": read_datapackage}
     if suffix in readers:
-        return readers[suffix](path)
-    try:
-        with open(path, "rb") as file:
+        return readers[suffix](source)
+    with open_file(source) as file:
+        try:
             head = file.read(512).lstrip(b"\xef\xbb\xbf \t\r\n")
-    except OSError as exc:
-        raise InputError(
-            f"{os.fspath(path)}: cannot read the file ({exc.strerror or exc})"
-        ) from exc
+        except OSError as exc:
+            raise InputError(f"{source}: cannot read the file ({exc.strerror or exc})") from exc
     if head.startswith(b"PK"):
-        return read_datapackage(path)
+        return read_datapackage(source)
     if head.startswith(b"<"):
-        return read_rm5(path)
-    return read_revman_csv(path)
+        return read_rm5(source)
+    return read_revman_csv(source)

@@ -8,18 +8,30 @@ error messages are the same for ``.rm5``, CSV exports and data packages.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
+import numpy as np
 
+from metapool._typing import FloatArray
 from metapool.errors import InputError
 from metapool.io.review import Outcome, RevManResults, StoredPooled, StoredStudy, StoredTest
-from metapool.records import Continuous, Dichotomous, Generic, OMinusE, Study
+from metapool.records import (
+    Continuous,
+    Dichotomous,
+    Generic,
+    OMinusE,
+    Study,
+    accepted,
+    unchecked,
+)
 from metapool.vocabulary import DataType, resolve
 
 __all__ = [
@@ -32,6 +44,7 @@ __all__ = [
     "data_type",
     "decimals",
     "decode",
+    "duplicate_numbers",
     "flag",
     "level",
     "model_is_random",
@@ -84,6 +97,11 @@ _METHODS = {"EXP_O_E_VAR": "PETO"}  # O-E data: exp[(O-E)/V], Peto's pooling
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")  # 1,570 in a quoted CSV cell
+# cells joined by line ends, each empty or a plain number (no grouping, no "nan")
+_PLAIN_COLUMN = re.compile(
+    r"[ \t]*(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)?[ \t]*"
+    r"(?:\n[ \t]*(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)?[ \t]*)*"
+)
 _NOT_FINITE = frozenset({"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
 _NOT_ESTIMABLE = "notestimable"
 
@@ -113,6 +131,8 @@ def number(text: str | None) -> float | None:
 
 def stored(text: str | None) -> float:
     """A stored result: NaN when empty, not finite or "Not estimable"; ValueError for text."""
+    if text is not None and _NUMBER.fullmatch(text):  # the common case, first
+        return float(text)
     if text is not None and (
         text.strip().lower() in _NOT_FINITE or normalise(text) == _NOT_ESTIMABLE
     ):
@@ -170,12 +190,25 @@ def decimals(texts: Iterable[str]) -> int | None:
     return None if most >= 15 or most == 0 else most
 
 
-def decode(data: bytes) -> str:
-    """UTF-8 (with or without byte order mark), else Windows-1252 as RevMan 5 writes."""
+def decode(data: bytes, source: str) -> str:
+    """UTF-8 (with or without byte order mark), else Windows-1252 as RevMan 5 writes.
+
+    A byte order mark says UTF-8: text after it that is not UTF-8 is an error.
+    """
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+    except UnicodeDecodeError as exc:
+        if data.startswith(codecs.BOM_UTF8):
+            raise InputError(
+                f"{source}: byte {exc.start} is not valid UTF-8, which its byte order mark "
+                "announces"
+            ) from None
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{source}: byte {exc.start} is neither UTF-8 nor Windows-1252 text"
+        ) from None
 
 
 def record(
@@ -204,6 +237,16 @@ def record(
         raise InputError(f"{where}: {exc}{hint}") from None
 
 
+def _column(texts: Sequence[str | None]) -> FloatArray | None:
+    """Cells as floats (NaN where empty) when every one is a plain number, else None
+    (:func:`number` then reads them one by one, and names the one that is not)."""
+    cells = ["" if t is None else t for t in texts]
+    joined = "\n".join(cells)
+    if joined.count("\n") != len(cells) - 1 or not _PLAIN_COLUMN.fullmatch(joined):
+        return None
+    return np.array([c if c.strip() else "nan" for c in cells], dtype=np.float64)
+
+
 def stored_study(values: Sequence[float], estimable: bool | None = None) -> StoredStudy:
     """A stored study row from (estimate, CI start, CI end, SE, weight).
 
@@ -222,33 +265,49 @@ def stored_pooled(values: Mapping[str, float], estimable: bool | None = None) ->
 
 @attrs.frozen
 class Table:
-    """A CSV table: rows as dicts keyed by :func:`normalise`-d header, with line numbers."""
+    """A CSV table: rows as dicts keyed by :func:`normalise`-d header, with line numbers.
+
+    A row that does not fit the header (another number of cells, or a quoted cell
+    running over line ends: a truncated file, an unbalanced quote) is kept with
+    what it has; :meth:`misfit` says what is wrong with it, for the reader to
+    report as an error of the outcome it belongs to.
+    """
 
     source: str
     rows: tuple[tuple[int, dict[str, str]], ...]
     headers: Mapping[str, str]  # normalised key -> the header as written
+    misfits: Mapping[int, str] = attrs.Factory(dict)  # line -> what is wrong
 
     @classmethod
     def parse(cls, text: str, source: str, delimiter: str = ",") -> Table:
-        lines = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        # strict: a quote left open at the end of the file is an error, not a last cell
+        lines = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        rows = []
+        misfits = {}
         try:
             header = next(lines, None)
             if header is None:
                 raise InputError(f"{source}: the file is empty")
             keys = [normalise(h) for h in header]
-            rows = []
-            for cells in lines:
+            while (cells := next(lines, None)) is not None:
+                # rows are numbered by their first line
+                line = lines.line_num - sum(c.count("\n") for c in cells)
                 if not any(c.strip() for c in cells):
                     continue
-                if len(cells) > len(keys):
-                    raise InputError(
-                        f"{source}: line {lines.line_num} has {len(cells)} cells, "
-                        f"the header {len(keys)}"
+                if len(cells) != len(keys):
+                    misfits[line] = (
+                        f"line {line} has {len(cells)} cells where the header has "
+                        f"{len(keys)} (a truncated file, or an unbalanced quote?)"
                     )
-                rows.append((lines.line_num, dict(zip(keys, cells, strict=False))))
+                elif line != lines.line_num:
+                    misfits[line] = (
+                        f"lines {line}-{lines.line_num}: a quoted cell runs over line ends "
+                        "(an unbalanced quote?)"
+                    )
+                rows.append((line, dict(zip(keys, cells, strict=False))))
         except csv.Error as exc:
             raise InputError(f"{source}: line {lines.line_num}: {exc}") from exc
-        return cls(source, tuple(rows), dict(zip(keys, header, strict=True)))
+        return cls(source, tuple(rows), dict(zip(keys, header, strict=True)), misfits)
 
     def missing(self, *headers: str) -> list[str]:
         """Those of ``headers`` the table lacks."""
@@ -258,6 +317,17 @@ class Table:
         missing = self.missing(*headers)
         if missing:
             raise InputError(f"{self.source}: no column {', '.join(map(repr, missing))}")
+
+
+def duplicate_numbers(drafts: Iterable[Draft]) -> None:
+    """Mark broken every outcome whose number another outcome of the file has too."""
+    found: dict[tuple[int, int], list[Draft]] = {}
+    for draft in drafts:
+        found.setdefault((draft.comparison, draft.number), []).append(draft)
+    for (comparison, number), same in found.items():
+        if len(same) > 1:
+            for draft in same:
+                draft.fail(f"{len(same)} outcomes are numbered {comparison}.{number}")
 
 
 @attrs.frozen
@@ -308,6 +378,9 @@ class Draft:
     stored_test: StoredTest | None = None
     decimals: int | None = None
     error: str | None = None
+    # participants the outcome's own row states (field -> the file's name, value), to
+    # tell study rows that are missing (a truncated file)
+    stated: dict[str, tuple[str, float]] = attrs.Factory(dict)
 
     @property
     def context(self) -> str:
@@ -386,12 +459,12 @@ class Draft:
             scale=self.scale,
             sort_by=self.sort_by,
         )
+        self._twice()
         if self.error is None:
             try:
                 settings = self._settings()
-                studies = tuple(
-                    self._record(row, label(row.study_id), settings) for row in self.rows
-                )
+                studies = self._records(label, settings)
+                self._missing_rows(studies)
             except InputError as exc:
                 self.error = str(exc)
             else:
@@ -406,6 +479,37 @@ class Draft:
                     revman=self._revman(),
                 )
         return attrs.evolve(outcome, error=f"{self.context}: {self.error}")
+
+    def state(self, field: str, name: str, text: str | None) -> None:
+        """Note the participants (``total_exp``, ``total_ctrl``) the outcome's row states,
+        for the data types whose study records count them."""
+        if self.data_type not in (DataType.DICHOTOMOUS, DataType.CONTINUOUS):
+            return
+        value = self.value("", name, text)
+        if value > 0:
+            self.stated[field] = (name, value)
+
+    def _twice(self) -> None:
+        seen = set()
+        for row in self.rows:
+            key = (row.study_id, row.subgroup)
+            if key in seen:
+                where = (
+                    ""
+                    if row.subgroup is None
+                    else f" in subgroup {self.subgroup_names[row.subgroup]!r}"
+                )
+                self.fail(f"study {row.study_id!r} is listed twice{where}")
+            seen.add(key)
+
+    def _missing_rows(self, studies: Sequence[Study]) -> None:
+        for field, (name, value) in self.stated.items():
+            found = sum(getattr(s, field, None) or 0 for s in studies)
+            if found < value:
+                raise InputError(
+                    f"its {name} is {value:g} but its {len(studies)} study rows add up to "
+                    f"{found:g}: study rows are missing (a truncated file?)"
+                )
 
     def _settings(self) -> dict[str, Any]:
         if self.data_type is None:
@@ -444,6 +548,48 @@ class Draft:
             out["ratio"] = s.ratio
         return out
 
+    def _records(
+        self, label: Callable[[str], str], settings: Mapping[str, Any]
+    ) -> tuple[Study, ...]:
+        """The study records: cells parsed and validated as columns, each record built
+        alone (:meth:`_record`) only where that finds a problem, to name it."""
+        assert self.data_type is not None
+        kind, fields = RECORDS[self.data_type], FIELDS[self.data_type]
+        parsed = [_column([row.cells[f][1] for row in self.rows]) for f in fields]
+        columns = {f: c for f, c in zip(fields, parsed, strict=True) if c is not None}
+        if len(columns) < len(fields) or not self.rows:  # text the slow path names
+            return tuple(self._record(row, label(row.study_id), settings) for row in self.rows)
+        ok = accepted(columns)
+        if self.exponentiated and settings.get("ratio"):
+            estimate = columns["estimate"]
+            ok &= estimate > 0
+            columns["estimate"] = np.log(np.where(ok, estimate, 1.0))
+        values = [
+            (np.where(ok, c, 0).astype(np.int64) if f in COUNTS else c).tolist()
+            for f, c in columns.items()
+        ]
+        names = self.subgroup_names
+        studies = [label(row.study_id) for row in self.rows]
+        subgroups = [None if row.subgroup is None else names[row.subgroup] for row in self.rows]
+        ok &= np.array([bool(s.strip()) for s in studies])
+        fast = iter(
+            unchecked(
+                kind,
+                ("study", "subgroup", *columns),
+                (
+                    t
+                    for t, good in zip(
+                        zip(studies, subgroups, *values, strict=True), ok, strict=True
+                    )
+                    if good
+                ),
+            )
+        )
+        return tuple(
+            next(fast) if good else self._record(row, study, settings)
+            for row, study, good in zip(self.rows, studies, ok, strict=True)
+        )
+
     def _record(self, row: Row, study: str, settings: Mapping[str, Any]) -> Study:
         assert self.data_type is not None
         where = f"study {row.study_id!r}"
@@ -474,12 +620,14 @@ class Draft:
             if results is not None
         }
         pooled = [p for p in (self.stored_total, *subgroups.values()) if p is not None]
-        values = [
-            v
-            for p in pooled
-            for v in (p.estimate, p.ci_lower, p.ci_upper, p.z, p.p_value, p.q, p.i2, p.tau2)
-        ]
-        values += [v for s in studies for v in (s.estimate, s.ci_lower, s.ci_upper, s.se, s.weight)]
+        values = itertools.chain(
+            (
+                v
+                for p in pooled
+                for v in (p.estimate, p.ci_lower, p.ci_upper, p.z, p.p_value, p.q, p.i2, p.tau2)
+            ),
+            (v for s in studies for v in (s.estimate, s.ci_lower, s.ci_upper, s.se, s.weight)),
+        )
         # RevMan Web writes zeros for results it did not compute: nothing stored
         if not any(math.isfinite(v) and v != 0 for v in values):
             return None

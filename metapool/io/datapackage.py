@@ -12,7 +12,7 @@ the log scale and results (``Mean``, ``CI start``, ``CI end``) on the natural sc
 from __future__ import annotations
 
 import os
-import zipfile
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from metapool.io._common import (
     data_type,
     decimals,
     decode,
+    duplicate_numbers,
     level,
     model_is_random,
     normalise,
@@ -31,6 +32,7 @@ from metapool.io._common import (
     stored_study,
     yes_no,
 )
+from metapool.io._source import Archive, file_name
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
 
 __all__ = ["read_datapackage"]
@@ -85,6 +87,7 @@ _SETTINGS: tuple[tuple[str, Callable[[str], object], str], ...] = (
     ("subtotals", yes_no(True), "Subgroup estimates"),
     ("subgroup_test", yes_no(True), "Test for subgroup differences"),
 )
+_NESTED = re.compile(r"(?:^|/)([^/]+)-files/\1-data\.zip$")  # in RevMan Web's Export zip
 _BOTH = "SUBGROUP_AND_OVERALL"  # a row in its subgroup and in the total
 
 
@@ -94,13 +97,24 @@ def read_datapackage(path: str | os.PathLike[str]) -> Review:
     Parameters
     ----------
     path : str or path-like
-        The ``.zip`` file.
+        The ``.zip`` file: the data package, or the zip RevMan Web's Export
+        button writes, which nests it as ``<id>-files/<id>-data.zip`` beside
+        the review's PDF and forest plots.
 
     Returns
     -------
     Review
         As :func:`~metapool.io.rm5.read_rm5`. Results RevMan Web did not
         compute (written as zeros) are not stored (``outcome.revman`` is None).
+        An outcome whose study rows do not add up to the participants its
+        overall row states (rows missing), or that lists a study twice, or
+        shares its number with another, carries an ``error``.
+
+    Raises
+    ------
+    InputError
+        The file is not a readable zip or data package: damaged, encrypted, with
+        unsafe member names or a member that inflates beyond 64 MiB.
 
     Examples
     --------
@@ -111,15 +125,11 @@ def read_datapackage(path: str | os.PathLike[str]) -> Review:
     >>> review.outcome("1.1").revman.decimals   # RevMan Web keeps 6 decimals
     6
     """
-    source = os.fspath(path)
-    try:
-        with zipfile.ZipFile(source) as archive:
-            tables = {
-                suffix: _table(archive, source, suffix)
-                for suffix in (_OVERALL, _DATA_ROWS, _SUBGROUPS, _STUDIES)
-            }
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{source}: cannot read the data package ({exc})") from exc
+    source = file_name(path)
+    archive = _package(Archive(source))
+    tables = {
+        suffix: _table(archive, suffix) for suffix in (_OVERALL, _DATA_ROWS, _SUBGROUPS, _STUDIES)
+    }
     overall, rows = tables[_OVERALL], tables[_DATA_ROWS]
     if overall is None or rows is None:
         missing = _OVERALL if overall is None else _DATA_ROWS
@@ -129,19 +139,47 @@ def read_datapackage(path: str | os.PathLike[str]) -> Review:
     return _Reader(source, overall, rows, tables[_SUBGROUPS], tables[_STUDIES]).review()
 
 
-def _table(archive: zipfile.ZipFile, source: str, suffix: str) -> Table | None:
-    for name in archive.namelist():
-        if name.endswith(suffix):
-            return Table.parse(decode(archive.read(name)), f"{source}:{name}")
-    return None
+def _package(archive: Archive) -> Archive:
+    """The data package: the zip itself, or the one RevMan Web's Export zip nests as
+    ``<id>-files/<id>-data.zip`` beside the review's PDF and forest plots."""
+    if any(name.endswith(_OVERALL) for name in archive.names):
+        return archive
+    nested = [name for name in archive.names if _NESTED.search(name)]
+    if len(nested) > 1:
+        raise InputError(
+            f"{archive.source}: the zip holds {len(nested)} data packages "
+            f"({', '.join(nested[:3])}); metapool reads one"
+        )
+    if not nested:
+        return archive
+    inner = Archive(f"{archive.source}:{nested[0]}", archive.read(nested[0]))
+    if any(_NESTED.search(name) for name in inner.names):
+        raise InputError(f"{inner.source}: a data package nested in a data package")
+    return inner
+
+
+def _table(archive: Archive, suffix: str) -> Table | None:
+    names = [name for name in archive.names if name.endswith(suffix)]
+    if len(names) > 1:
+        raise InputError(
+            f"{archive.source}: the zip holds {len(names)} files '*{suffix}' "
+            f"({', '.join(names[:3])}); a data package has one"
+        )
+    if not names:
+        return None
+    where = f"{archive.source}:{names[0]}"
+    return Table.parse(decode(archive.read(names[0]), where), where)
 
 
 def _key(cells: dict[str, str], table: Table, line: int) -> tuple[int, int]:
     try:
-        return int(cells["analysisgroup"]), int(cells["analysisnumber"])
+        return int(cells.get("analysisgroup", "")), int(cells.get("analysisnumber", ""))
     except ValueError:
         raise InputError(
-            f"{table.source}: line {line}: Analysis group and Analysis number must be whole numbers"
+            f"{table.source}: "
+            + table.misfits.get(
+                line, f"line {line}: Analysis group and Analysis number must be whole numbers"
+            )
         ) from None
 
 
@@ -179,8 +217,13 @@ class _Reader:
         for line, cells in self.overall.rows:
             group, number = _key(cells, self.overall, line)
             name = cells.get("analysisgroupname", "").strip()
-            draft = drafts[(group, number)] = self._outcome(group, number, cells)
+            draft = self._outcome(group, number, cells)
+            # a second row of the same number keeps the first's study rows: both are marked
+            drafts.setdefault((group, number), draft)
             comparisons.setdefault(group, (name, []))[1].append(draft)
+            if line in self.overall.misfits:
+                draft.fail(self.overall.misfits[line])
+        duplicate_numbers(d for _, outcomes in comparisons.values() for d in outcomes)
         subtotals = self._subtotals()
         for line, cells in self.rows.rows:
             key = _key(cells, self.rows, line)
@@ -189,7 +232,10 @@ class _Reader:
                     f"{self.rows.source}: line {line}: analysis {key[0]}.{key[1]} is not "
                     "listed in the overall estimates and settings"
                 )
-            self._study(drafts[key], cells, subtotals)
+            if line in self.rows.misfits:
+                drafts[key].fail(f"{Path(self.rows.source).name}: {self.rows.misfits[line]}")
+            else:
+                self._study(drafts[key], cells, subtotals)
         return Review(
             title=Path(self.source).stem,
             studies=self._study_information(),
@@ -227,6 +273,9 @@ class _Reader:
         draft.stored_test = StoredTest(
             **{key: draft.value("", c, cells.get(normalise(c))) for key, c in _TEST}
         )
+        for field in ("total_exp", "total_ctrl"):
+            column = _COLUMNS[field]
+            draft.state(field, column, cells.get(normalise(column)))
         return draft
 
     def _subtotals(self) -> dict[tuple[int, int, str], dict[str, str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from metapool.io._common import (
     stored_study,
     yes_no,
 )
+from metapool.io._source import file_name, read_file
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
 
 __all__ = ["read_revman_csv"]
@@ -73,6 +75,29 @@ _SETTINGS: tuple[tuple[str, Callable[[str], object], str], ...] = (
 )
 _LOG_SCALE = "entereddataareonlogscale"  # "Entered data are on log scale (Generic ...)"
 _HEADER = "Comparison Number"
+_NUMBERS = ("comparisonnumber", "outcomenumber", "subgroupnumber")
+_DELIMITERS = frozenset(",;\t|")
+# columns of numbers besides the data fields: for telling the decimal mark
+_NUMERIC = (
+    "Effect Estimate",
+    "SE",
+    "CI Start",
+    "CI End",
+    "Weight",
+    "Q",
+    "P(Q)",
+    "I²(Q)",
+    "Tau²",
+    "Z",
+    "P(Z)",
+    "Qint",
+    "P(Qint)",
+    "I²(Qint)",
+    "df",
+)
+_MARKED = re.compile(r"[+-]?[\d.,]*\d[\d.,]*(?:[eE][+-]?\d+)?")  # a number, perhaps with marks
+_POINT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+|\d{1,3}(?:,\d{3})+(?:\.\d*)?)(?:[eE][+-]?\d+)?")
+_COMMA = re.compile(r"[+-]?(?:\d+,?\d*|,\d+|\d{1,3}(?:\.\d{3})+(?:,\d*)?)(?:[eE][+-]?\d+)?")
 
 
 def read_revman_csv(path: str | os.PathLike[str]) -> Review:
@@ -82,14 +107,25 @@ def read_revman_csv(path: str | os.PathLike[str]) -> Review:
     ----------
     path : str or path-like
         The exported file. Its header begins ``Comparison Number,Outcome
-        Number,Subgroup Number,...``; a semicolon-separated export (with
-        decimal commas) is read too.
+        Number,Subgroup Number,...``; exports separated by semicolons, tabs
+        or ``|`` are read too, with decimal points or decimal commas as their
+        numbers show (a file whose numbers fit neither reading alone is refused).
 
     Returns
     -------
     Review
         As :func:`~metapool.io.rm5.read_rm5`; the title is the file name (the
-        export does not carry it) and study identifiers are the names.
+        export does not carry it) and study identifiers are the names. A row
+        that does not fit the header (a truncated file, an unbalanced quote),
+        study rows that do not add up to the participants the outcome's row
+        states, a study listed twice and a second outcome of the same number
+        are errors of their outcome.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, is not a RevMan export, has only its header,
+        or a quote left open at its end.
 
     Examples
     --------
@@ -101,18 +137,51 @@ def read_revman_csv(path: str | os.PathLike[str]) -> Review:
     >>> outcome.studies[0].subgroup, outcome.revman.decimals
     ('Bone marrow', 8)
     """
-    source = os.fspath(path)
-    try:
-        text = decode(Path(source).read_bytes())
-    except OSError as exc:
-        raise InputError(f"{source}: cannot read the file ({exc.strerror or exc})") from exc
+    source = file_name(path)
+    text = decode(read_file(source), source)
     start = text.find(_HEADER)
     if start < 0 or text[:start].strip():
         raise InputError(f"{source}: not a RevMan CSV export (the header must begin {_HEADER!r})")
     delimiter = text[start + len(_HEADER) : start + len(_HEADER) + 1]
+    if delimiter not in _DELIMITERS:
+        raise InputError(
+            f"{source}: the header's cells are separated by {delimiter!r}; a RevMan CSV "
+            "export uses a comma, semicolon, tab or '|'"
+        )
     table = Table.parse(text[start:], source, delimiter)
     table.require(_HEADER, "Outcome Number", "Subgroup Number", "Name")
-    return _Reader(table, Path(source).stem, decimal_comma=delimiter != ",").review()
+    if not table.rows:
+        raise InputError(f"{source}: the file has a header but no rows")
+    return _Reader(table, Path(source).stem, _decimal_comma(table, delimiter)).review()
+
+
+def _decimal_comma(table: Table, delimiter: str) -> bool:
+    """Whether numbers have decimal commas, judged from every numeric cell.
+
+    Comma-separated files have decimal points; otherwise the marks the cells use
+    decide, and a file whose cells fit neither reading alone is refused rather
+    than read wrong (``4.7`` must not become 47).
+    """
+    if delimiter == ",":
+        return False
+    keys = [normalise(c) for c in (*_COLUMNS.values(), *_NUMERIC)]
+    marked = {
+        text
+        for _, cells in table.rows
+        for key in keys
+        if _MARKED.fullmatch(text := cells.get(key, "").strip())
+    }
+    point = all(_POINT.fullmatch(t) for t in marked)
+    comma = all(_COMMA.fullmatch(t) for t in marked)
+    if point != comma:
+        return comma
+    if not marked:
+        return False
+    examples = ", ".join(repr(t) for t in sorted(marked)[:3])
+    raise InputError(
+        f"{table.source}: cannot tell the decimal mark: numbers such as {examples} read "
+        f"{'either way' if point else 'neither way'} with a decimal point or a decimal comma"
+    )
 
 
 class _Reader:
@@ -143,29 +212,41 @@ class _Reader:
         drafts: dict[tuple[int, int], Draft] = {}
         subgroups: dict[tuple[int, int, int], int] = {}
         for line, cells in self.table.rows:
+            misfit = self.table.misfits.get(line)
             try:
-                comparison, outcome, subgroup = (
-                    int(cells[k]) for k in ("comparisonnumber", "outcomenumber", "subgroupnumber")
-                )
+                comparison, outcome, subgroup = (int(cells.get(k, "")) for k in _NUMBERS)
             except ValueError:
                 raise InputError(
-                    f"{self.table.source}: line {line}: comparison, outcome and subgroup "
-                    "numbers must be whole numbers"
+                    f"{self.table.source}: "
+                    + (
+                        misfit
+                        or f"line {line}: comparison, outcome and subgroup numbers "
+                        "must be whole numbers"
+                    )
                 ) from None
             name = cells.get("name", "").strip()
             if outcome == 0:
+                if misfit:  # belongs to no outcome
+                    raise InputError(f"{self.table.source}: {misfit}")
                 self.comparisons[comparison] = (name, self.comparisons.get(comparison, ("", []))[1])
                 continue
             draft = drafts.get((comparison, outcome))
             if draft is None:
                 draft = drafts[(comparison, outcome)] = self._outcome(comparison, outcome, cells)
                 self.comparisons.setdefault(comparison, ("", []))[1].append(draft)
+            elif misfit:  # its cells cannot be trusted: the outcome is marked broken below
+                pass
+            elif not subgroup and cells.get("datatype", "").strip():
+                # only an outcome's own row has a data type (subgroup number 0)
+                draft.fail(f"line {line}: a second outcome numbered {comparison}.{outcome}")
             elif subgroup and (comparison, outcome, subgroup) not in subgroups:
                 # a subgroup's first row: its name and subtotal
                 results = self._pooled(draft, cells)
                 subgroups[(comparison, outcome, subgroup)] = draft.add_subgroup(name, results)
             else:
                 self._study(draft, cells, subgroups.get((comparison, outcome, subgroup)))
+            if misfit:
+                draft.fail(misfit)
         return Review(
             title=self.title,
             studies=tuple(self.studies.values()),
@@ -212,6 +293,9 @@ class _Reader:
         draft.stored_test = StoredTest(
             **{key: self._stored(draft, "", cells, column) for key, column in _TEST}
         )
+        for field in ("total_exp", "total_ctrl"):
+            column = _COLUMNS[field]
+            draft.state(field, column, self._text(cells, normalise(column)))
         return draft
 
     def _pooled(self, draft: Draft, cells: dict[str, str]) -> StoredPooled:

@@ -9,22 +9,26 @@ when the file says ``CALCULATED_DATA="YES"``, RevMan's results are attributes.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
+from typing import BinaryIO
 
 from metapool.errors import InputError
 from metapool.io._common import (
     Draft,
     Row,
     data_type,
+    duplicate_numbers,
     level,
     stored_pooled,
     stored_study,
     yes_no,
 )
 from metapool.io._common import number as parse_number
+from metapool.io._source import file_name, open_file
 from metapool.io.review import (
     Comparison,
     Review,
@@ -83,6 +87,21 @@ _SETTINGS: tuple[tuple[str, Callable[[str], object], str], ...] = (
 _LABELS = {"GROUP_LABEL_1": 0, "GROUP_LABEL_2": 1, "GRAPH_LABEL_1": 0, "GRAPH_LABEL_2": 1}
 _COMPARISON = ["ANALYSES_AND_DATA", "COMPARISON"]  # where outcomes live
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")  # RevMan's escapes in ids: STD-ISIS_x002d_2
+# parent -> the children read (the others hold the review's text, references, tables)
+_READ = {
+    "COCHRANE_REVIEW": frozenset({"COVER_SHEET", "STUDIES_AND_REFERENCES", "ANALYSES_AND_DATA"}),
+    "STUDIES_AND_REFERENCES": frozenset({"STUDIES"}),
+    "STUDIES": frozenset({"INCLUDED_STUDIES"}),
+}
+_CHUNK, _MAX_CHUNK = 1 << 16, 1 << 24  # bytes read at a time
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE, whose BOM it begins with
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_DECLARATION = re.compile(rb"<\?xml\s[^>]*?\bencoding\s*=\s*[\"']([A-Za-z][\w.-]{0,63})[\"']")
 
 
 def read_rm5(path: str | os.PathLike[str]) -> Review:
@@ -98,13 +117,17 @@ def read_rm5(path: str | os.PathLike[str]) -> Review:
     Review
         Comparisons and outcomes with their study records, settings and the
         results RevMan stored. An outcome that cannot be read carries an
-        ``error`` and the rest of the review still loads.
+        ``error`` and the rest of the review still loads: so does one that
+        lists a study twice (in one subgroup), one whose study ID two included
+        studies share, and outcomes that share a number.
 
     Raises
     ------
     InputError
-        The file cannot be read or is not well-formed XML (the message names
-        the file, line and column).
+        The file cannot be read (not a regular file, larger than 1 GiB), is
+        not well-formed XML (the message names the file, line and column), or
+        is not text in its encoding: a byte order mark decides it, else the
+        XML declaration.
 
     Examples
     --------
@@ -118,20 +141,79 @@ def read_rm5(path: str | os.PathLike[str]) -> Review:
     >>> first.study, first.events_exp, first.total_exp, first.events_ctrl, first.total_ctrl
     ('MRC-1', 49, 615, 67, 624)
     """
-    source = os.fspath(path)
+    source = file_name(path)
     parser = _Parser(source)
+    xml: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
     try:
-        with open(source, "rb") as file:
-            for event, element in ET.iterparse(file, events=("start", "end")):
-                if event == "start":
-                    parser.start(element)
-                else:
-                    parser.end(element)
+        with open_file(source) as file:
+            text, size = _Text(file, source), _CHUNK
+            while chunk := text.read(size):
+                xml.feed(chunk)
+                seen = False
+                for event in xml.read_events():
+                    element = event[-1]  # start and end events only: (str, Element)
+                    assert isinstance(element, ET.Element)
+                    if event[0] == "start":
+                        parser.start(element)
+                    else:
+                        parser.end(element)
+                    seen = True
+                # expat re-scans an unfinished token (a long attribute) on every feed:
+                # chunks grow while it lasts, so that its parse stays linear, not quadratic
+                size = _CHUNK if seen else min(4 * size, _MAX_CHUNK)
+        xml.close()
     except ET.ParseError as exc:  # its message names the line and column
         raise InputError(f"{source}: not a well-formed RevMan file: XML error, {exc}") from exc
     except OSError as exc:
         raise InputError(f"{source}: cannot read the file ({exc.strerror or exc})") from exc
     return parser.review()
+
+
+class _Text:
+    """The file's text, decoded here so that a byte order mark wins over the XML declaration."""
+
+    def __init__(self, file: BinaryIO, source: str) -> None:
+        self.file, self.source = file, source
+        self.head = file.read(_CHUNK)
+        self.encoding = _encoding(self.head, source)
+        self.decoder = codecs.getincrementaldecoder(self.encoding)()
+        self.offset = 0  # of the next byte to decode
+        self.done = False
+
+    def read(self, size: int) -> str:
+        """About ``size`` bytes' worth of text; "" at the end."""
+        while not self.done:
+            chunk, self.head = self.head or self.file.read(size), b""
+            self.done = not chunk
+            try:
+                text = self.decoder.decode(chunk, final=self.done)
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{self.source}: byte {self.offset + exc.start} is not valid "
+                    f"{self.encoding} text"
+                ) from None
+            self.offset += len(chunk)
+            if text:
+                return text
+        return ""
+
+
+def _encoding(head: bytes, source: str) -> str:
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    declared = _DECLARATION.match(head)
+    if declared is None:
+        return "utf-8"  # the XML default
+    name = declared.group(1).decode("ascii")
+    try:
+        "x".encode(name)  # LookupError for unknown names and for non-text codecs (base64)
+    except (LookupError, UnicodeError):
+        raise InputError(
+            f"{source}: the XML declaration names the encoding {name!r}, which metapool "
+            "does not know"
+        ) from None
+    return name
 
 
 def _prefix(tag: str, suffix: str) -> str | None:
@@ -159,6 +241,8 @@ class _Parser:
         self.path: list[str] = []
         self.title = ""
         self.studies: dict[str, StudyInfo] = {}
+        self.twice: set[str] = set()  # study IDs two included studies have
+        self.skipped = 0  # depth inside an element whose content is not read
         self.calculated = False
         self.comparisons: list[tuple[int, str, list[Draft]]] = []
         self.outcome: Draft | None = None
@@ -168,7 +252,14 @@ class _Parser:
 
     # -- events -----------------------------------------------------------------
     def start(self, element: ET.Element) -> None:
+        if self.skipped:  # inside the review's text: a quick way through its many elements
+            self.skipped += 1
+            return
         tag, parent = element.tag, self.path[-1] if self.path else ""
+        read = _READ.get(parent)
+        if read is not None and tag not in read:
+            self.skipped = 1
+            return
         if not self.path and tag != "COCHRANE_REVIEW":
             raise InputError(
                 f"{self.source}: not a RevMan review: the root element is <{tag}>, "
@@ -189,6 +280,10 @@ class _Parser:
             self.subgroup = self.outcome.add_subgroup("", self._pooled(attrs))
 
     def end(self, element: ET.Element) -> None:
+        if self.skipped:
+            self.skipped -= 1
+            element.clear()
+            return
         tag = self.path.pop()
         parent = self.path[-1] if self.path else ""
         if tag == "NAME":
@@ -199,6 +294,8 @@ class _Parser:
             attrs = element.attrib
             study_id = attrs.get("ID", "")
             year = attrs.get("YEAR", "").strip() or None
+            if study_id in self.studies:
+                self.twice.add(study_id)
             self.studies[study_id] = StudyInfo(study_id, attrs.get("NAME", study_id), year)
         elif self.outcome is not None:
             self._outcome_end(tag, parent, element)
@@ -327,6 +424,11 @@ class _Parser:
             info = self.studies.get(study_id)
             return None if info is None else info.year
 
+        drafts = [d for _, _, outcome_drafts in self.comparisons for d in outcome_drafts]
+        duplicate_numbers(drafts)
+        for draft in drafts:
+            for study_id in sorted(self.twice & {row.study_id for row in draft.rows}):
+                draft.fail(f"study ID {study_id!r} belongs to two included studies")
         return Review(
             title=self.title,
             studies=tuple(self.studies.values()),
