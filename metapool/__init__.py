@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from metapool import examples
 from metapool.analysis import REVMAN_WEB, analyse
-from metapool.batch import PoolResult, pool
+from metapool.batch import PoolResult, pool, pool_tables
 from metapool.effects import EffectSizes, effect_sizes
 from metapool.errors import InputError, MetapoolWarning
 from metapool.io import (
@@ -40,6 +40,7 @@ __all__ = [
     "examples",
     "from_dataframe",
     "pool",
+    "pool_tables",
     "read_datapackage",
     "read_review",
     "read_revman_csv",
