@@ -25,7 +25,7 @@ DPI = 150
 
 
 def main() -> None:
-    """Write the forest, funnel, Baujat and L'Abbé plots of the user guide."""
+    """Write the forest, funnel, Baujat, L'Abbé and GOSH plots of the user guide."""
     STATIC.mkdir(exist_ok=True)
     aspirin = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
     stem_cells = metapool.analyse(
@@ -41,6 +41,7 @@ def main() -> None:
         "funnel_aspirin.png": aspirin.funnel(trimfill=aspirin.trimfill()),
         "baujat_stem_cells.png": baujat(stem_cells),
         "labbe_aspirin.png": labbe(aspirin),
+        "gosh_stem_cells.png": stem_cells.gosh().plot(),
     }
     for name, fig in figures.items():
         fig.savefig(STATIC / name, dpi=DPI, facecolor="white")

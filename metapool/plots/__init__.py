@@ -9,5 +9,6 @@ from __future__ import annotations
 from metapool.plots.baujat import BaujatPoints, baujat, baujat_points, labbe
 from metapool.plots.forest import forest
 from metapool.plots.funnel import funnel
+from metapool.plots.gosh import gosh_plot
 
-__all__ = ["BaujatPoints", "baujat", "baujat_points", "forest", "funnel", "labbe"]
+__all__ = ["BaujatPoints", "baujat", "baujat_points", "forest", "funnel", "gosh_plot", "labbe"]

@@ -152,6 +152,11 @@ def gosh_plot(g: Gosh, *, alpha: float | None = None, bins: int = 40, size: floa
     right.plot(dens_y, grid_y, color="black", lw=1, gid="I2 density")
     main.set_xlim(np.exp(lo_x) if ratio else lo_x, np.exp(hi_x) if ratio else hi_x)
     main.set_ylim(lo_y, hi_y)
+    from matplotlib.ticker import MaxNLocator
+
+    # density axes: few ticks, none at 0 where the margins meet the scatter's axes
+    top.yaxis.set_major_locator(MaxNLocator(3, prune="lower"))
+    right.xaxis.set_major_locator(MaxNLocator(3, prune="lower"))
     for ax in (top, right):
         ax.tick_params(which="both", labelbottom=ax is right, labelleft=ax is top, labelsize=7)
         for side in ("top", "right"):
@@ -159,7 +164,7 @@ def gosh_plot(g: Gosh, *, alpha: float | None = None, bins: int = 40, size: floa
     top.set_ylabel("Density", fontsize=8)
     right.set_xlabel("Density", fontsize=8)
     name = _NAMES.get(g.settings.measure, g.settings.measure)
-    main.set_xlabel(f"{name} ({'log scale' if ratio else 'estimate'})")
+    main.set_xlabel(f"{name} (log scale)" if ratio else name)
     main.set_ylabel("I² (%)")
     sample = "" if g.exact else ", a random sample"
     top.set_title(
