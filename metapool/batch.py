@@ -182,23 +182,28 @@ def pool_tables(
     columns, seg, labels, where = _table_layout(
         dict(zip(names, (events_exp, total_exp, events_ctrl, total_ctrl), strict=True)), groups
     )
-    es = effect_sizes(settings.measure, study=where, swap_events=swap_events, **columns)
-    ok = es.estimable
-    rows: slice | IntArray = slice(None)
-    if not ok.all():  # the groups of the estimable studies, in the same layout
-        rows = np.flatnonzero(ok)
-        if seg.starts is not None:
-            seg = Segments.of_sizes(np.add.reduceat(ok.astype(np.intp), seg.starts))
-        else:
-            seg = seg.take(rows)
 
     def fit(index: slice | IntArray, part: Segments) -> PoolResult:
-        studies = index if isinstance(rows, slice) else rows[index]
+        # effect sizes chunk by chunk too: a chunk's temporaries stay in the caches
+        cols = {name: arr[index] for name, arr in columns.items()}
+        try:
+            es = effect_sizes(settings.measure, swap_events=swap_events, **cols)
+        except InputError:  # name the study by its place in the whole batch
+            effect_sizes(settings.measure, study=where, swap_events=swap_events, **columns)
+            raise
+        ok = es.estimable
+        rows: slice | IntArray = slice(None)
+        if not ok.all():  # the groups of the estimable studies, in the same layout
+            rows = np.flatnonzero(ok)
+            if part.starts is not None:
+                part = Segments.of_sizes(np.add.reduceat(ok.astype(np.intp), part.starts))
+            else:
+                part = part.take(rows)
         return pool_with(
             settings,
             es.yi,
             es.vi,
-            studies,
+            rows,
             part,
             cells=es.cells,
             corrected=es.corrected,

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metapool
+from metapool.pooling import _workers
 from metapool.pooling._workers import chunks, resolve_workers
 from metapool.pooling.segments import Segments, factorize
 
@@ -211,7 +212,7 @@ def identical(a: Any, b: Any) -> None:
 
 @pytest.mark.parametrize("tau2", metapool.TAU2_METHODS)
 @pytest.mark.parametrize("layout", ["sorted", "scattered", "padded"])
-def test_workers_bit_for_bit(tau2: str, layout: str) -> None:
+def test_workers_bit_for_bit(tau2: str, layout: str, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(11)
     sizes = rng.integers(1, 30, size=997)
     groups = np.repeat(np.arange(sizes.size), sizes)
@@ -229,13 +230,18 @@ def test_workers_bit_for_bit(tau2: str, layout: str) -> None:
         yy.T[mask.T], vv.T[mask.T] = y, v
         args = (yy, vv)
     options = dict(tau2=tau2, hksj=True, prediction=True, tau2_ci=True)
+    monkeypatch.setattr(_workers, "BLOCK", 10**9)  # one block: the whole batch at once
     one = metapool.pool(*args, **options)
-    for workers in (2, 3, 8, -1):
-        identical(one, metapool.pool(*args, workers=workers, **options))
+    for block in (10**9, 500):  # and blocks of about 500 studies (about 30 chunks)
+        monkeypatch.setattr(_workers, "BLOCK", block)
+        for workers in (1, 2, 3, 8, -1):
+            identical(one, metapool.pool(*args, workers=workers, **options))
 
 
 @pytest.mark.parametrize("combo", COMBOS)
-def test_pool_tables_workers_bit_for_bit(combo: tuple[str, str, str]) -> None:
+def test_pool_tables_workers_bit_for_bit(
+    combo: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     rng = np.random.default_rng(3)
     size = 6000
     n1, n2 = rng.integers(1, 40, size), rng.integers(1, 40, size)
@@ -245,7 +251,8 @@ def test_pool_tables_workers_bit_for_bit(combo: tuple[str, str, str]) -> None:
     options = dict(measure=measure, method=method, model=model, tau2="REML", tau2_ci=True)
     one = metapool.pool_tables(e1, n1, e2, n2, groups=groups, **options)
     identical(one, metapool.pool_tables(e1, n1, e2, n2, groups=groups, workers=2, **options))
-    ordered = np.argsort(groups, kind="stable")  # contiguous runs
+    ordered = np.argsort(groups, kind="stable")  # contiguous runs, in blocks of ~700 studies
+    monkeypatch.setattr(_workers, "BLOCK", 700)
     one = metapool.pool_tables(
         *(x[ordered] for x in (e1, n1, e2, n2)), groups=groups[ordered], **options
     )
@@ -253,6 +260,13 @@ def test_pool_tables_workers_bit_for_bit(combo: tuple[str, str, str]) -> None:
         *(x[ordered] for x in (e1, n1, e2, n2)), groups=groups[ordered], workers=3, **options
     )
     identical(one, two)
+    monkeypatch.setattr(_workers, "BLOCK", 10**9)
+    identical(
+        one,
+        metapool.pool_tables(
+            *(x[ordered] for x in (e1, n1, e2, n2)), groups=groups[ordered], **options
+        ),
+    )
 
 
 @pytest.mark.parametrize("scattered", [False, True])

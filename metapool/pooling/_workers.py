@@ -1,7 +1,10 @@
 """``workers=``: contiguous chunks of groups pooled on threads, results concatenated.
 
 numpy releases the GIL in its ufuncs and reductions, so chunks of groups run
-in parallel on threads without copying data to other processes. Every group's
+in parallel on threads without copying data to other processes. Contiguous
+layouts are also cut into blocks of about :data:`BLOCK` studies even on one
+thread: a block's temporaries stay in the processor's caches, which makes the
+memory-bound arithmetic of a large batch about twice as fast. Every group's
 computation depends on its own studies only (the iterative τ² estimators
 iterate each group until its own convergence), so a chunk's groups get the
 same numbers, bit for bit, as in one batch: a chunk keeps the layout of the
@@ -26,6 +29,9 @@ from metapool.pooling.segments import Segments
 __all__ = ["Chunk", "chunks", "concatenate", "map_groups", "resolve_workers"]
 
 _R = TypeVar("_R")
+
+#: studies per block of a contiguous layout (1 MiB per float64 array)
+BLOCK = 2**17
 
 
 def resolve_workers(workers: Any) -> int:
@@ -116,10 +122,21 @@ def map_groups(
     per_study: tuple[str, ...] = ("weights",),
 ) -> _R:
     """``fit(index, seg)`` on contiguous chunks of the groups on ``workers`` threads,
-    concatenated; with one worker (or one group) a single call on everything."""
-    chunked = chunks(seg, workers)
+    concatenated.
+
+    A contiguous layout is cut into blocks of about :data:`BLOCK` studies; a
+    scattered one (each chunk costs a pass over all studies to find its own)
+    into ``workers`` chunks.
+    """
+    parts = workers
+    if seg.starts is not None:
+        parts = max(workers, -(-int(seg.counts.sum()) // BLOCK))
+    chunked = chunks(seg, parts)
     if len(chunked) == 1:
         return fit(chunked[0].index, chunked[0].seg)
-    with ThreadPoolExecutor(max_workers=min(workers, len(chunked))) as pool:
-        pieces = list(pool.map(lambda c: fit(c.index, c.seg), chunked))
+    if workers == 1:
+        pieces = [fit(c.index, c.seg) for c in chunked]
+    else:
+        with ThreadPoolExecutor(max_workers=min(workers, len(chunked))) as pool:
+            pieces = list(pool.map(lambda c: fit(c.index, c.seg), chunked))
     return concatenate(pieces, chunked, per_study)
