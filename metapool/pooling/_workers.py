@@ -126,11 +126,12 @@ def map_groups(
 
     A contiguous layout is cut into blocks of about :data:`BLOCK` studies; a
     scattered one (each chunk costs a pass over all studies to find its own)
-    into ``workers`` chunks.
+    into ``workers`` chunks. No more threads start than there are blocks.
     """
-    parts = workers
-    if seg.starts is not None:
-        parts = max(workers, -(-int(seg.counts.sum()) // BLOCK))
+    blocks = -(-int(seg.counts.sum()) // BLOCK)
+    # a thread costs more than it saves on less than a block of studies
+    workers = max(1, min(workers, blocks))
+    parts = max(workers, blocks) if seg.starts is not None else workers
     chunked = chunks(seg, parts)
     if len(chunked) == 1:
         return fit(chunked[0].index, chunked[0].seg)
