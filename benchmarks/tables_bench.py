@@ -14,9 +14,11 @@ Workloads (``--only`` names):
   loop of ``analyse`` on 10^3 of the analyses, extrapolated to 10^6.
 - ``workers``: ``pool`` with ``workers=2`` against ``workers=1``: DL on 10^7
   studies (10^6 analyses x 10) and REML on 10^6 studies (10^5 x 10).
+- ``blocks``: ``pool`` and ``pool_tables`` in cache-sized blocks of analyses
+  (the default) against the same call on the whole batch in one piece.
 - ``gosh``: ``res.gosh()`` of a 16-study analysis (65,535 subsets) with DL,
   REML and Mantel-Haenszel, against metafor's ``gosh()`` on the same data
-  (timed inside R, once: it takes minutes).
+  (timed inside R, once: it takes minutes). Both sides in CPU time.
 
 Times are medians of ``--repeat`` samples of one call each, after one warm-up
 call; the implementations of a workload take their samples in interleaved
@@ -50,16 +52,18 @@ import metapool  # noqa: E402
 SEED = 20261201
 
 
-def timed(impls: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
+def timed(
+    impls: dict[str, Callable[[], Any]], repeat: int, clock: Callable[[], float] = time.perf_counter
+) -> dict[str, float]:
     """Median seconds per call of each implementation, sampled in interleaved rounds."""
     for f in impls.values():
         f()  # warm-up
     samples: dict[str, list[float]] = {name: [] for name in impls}
     for _ in range(repeat):
         for name, f in impls.items():
-            start = time.perf_counter()
+            start = clock()
             f()
-            samples[name].append(time.perf_counter() - start)
+            samples[name].append(clock() - start)
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
@@ -163,16 +167,57 @@ def bench_workers(quick: bool, repeat: int) -> list[str]:
     return rows
 
 
+def bench_blocks(quick: bool, repeat: int) -> list[str]:
+    """The same calls in one piece (BLOCK beyond the batch) and in cache-sized blocks."""
+    from metapool.pooling import _workers
+
+    m, k = (10**4, 10) if quick else (10**6, 10)
+    y, v, g = pool_data(m, k)
+    e1, n1, e2, n2, groups = tables_data(m, k)
+    default = _workers.BLOCK
+
+    def with_block(block: int, f: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            _workers.BLOCK = block
+            try:
+                return f()
+            finally:
+                _workers.BLOCK = default
+
+        return run
+
+    calls = {
+        "pool DL": lambda: metapool.pool(y, v, groups=g),
+        "pool_tables MH random": lambda: metapool.pool_tables(
+            e1, n1, e2, n2, groups=groups, method="MH", model="random"
+        ),
+    }
+    out = [
+        f"### Blocks of {default:,} studies against one piece ({m * k:,} studies, workers=1)",
+        "",
+        "| call | one piece | blocks | speed-up |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, f in calls.items():
+        t = timed({"one": with_block(2**62, f), "blocks": with_block(default, f)}, repeat)
+        out.append(
+            f"| {name} | {t['one']:.3f} s | {t['blocks']:.3f} s | {t['one'] / t['blocks']:.2f}x |"
+        )
+    out.append("")
+    return out
+
+
 R_GOSH = r"""
 suppressPackageStartupMessages(library(metafor))
 d <- read.csv(commandArgs(TRUE)[1])
 es <- escalc("OR", ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = d)
 out <- list()
+cpu <- function() { p <- proc.time(); p[["user.self"]] + p[["sys.self"]] }
 time_of <- function(fit) {
-  t <- proc.time()[["elapsed"]]
+  t <- cpu()
   g <- gosh(fit, progbar = FALSE)
   n <- nrow(g$res)
-  list(seconds = proc.time()[["elapsed"]] - t, subsets = n, last = g$res$estimate[n])
+  list(seconds = cpu() - t, subsets = n, last = g$res$estimate[n])
 }
 out$DL <- time_of(rma(yi, vi, data = es, method = "DL"))
 out$MH <- time_of(rma.mh(ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = d, measure = "OR"))
@@ -196,7 +241,7 @@ def bench_gosh(quick: bool, repeat: int) -> list[str]:
         "MH": metapool.analyse(studies, measure="OR", method="MH", model="fixed"),
         "REML": metapool.analyse(studies, measure="OR", method="IV", model="random", tau2="REML"),
     }
-    t = timed({name: res.gosh for name, res in fits.items()}, repeat)
+    t = timed({name: res.gosh for name, res in fits.items()}, repeat, clock=time.process_time)
     r_times: dict[str, Any] = {}
     if not quick and shutil.which("Rscript"):
         with tempfile.TemporaryDirectory() as tmp:
@@ -211,6 +256,9 @@ def bench_gosh(quick: bool, repeat: int) -> list[str]:
             r_times = json.loads(done.stdout)
     out = [
         f"### GOSH: k = {k} ({2**k - 1:,} subsets)",
+        "",
+        "CPU time (user + system) of one process, single-threaded on both sides: metafor's",
+        "fits take minutes, so its wall time on a shared machine would mostly measure the load.",
         "",
         "| model | metapool `res.gosh()` | metafor `gosh()` | ratio |",
         "|---|---:|---:|---:|",
@@ -232,7 +280,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeat", type=int, default=None)
-    parser.add_argument("--only", default="tables,workers,gosh")
+    parser.add_argument("--only", default="tables,workers,blocks,gosh")
     args = parser.parse_args()
     repeat = args.repeat or (3 if args.quick else 5)
     print(
@@ -240,7 +288,12 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
     )
-    benches = {"tables": bench_tables, "workers": bench_workers, "gosh": bench_gosh}
+    benches = {
+        "tables": bench_tables,
+        "workers": bench_workers,
+        "blocks": bench_blocks,
+        "gosh": bench_gosh,
+    }
     for name in args.only.split(","):
         print("\n".join(benches[name](args.quick, repeat)), flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
