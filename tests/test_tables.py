@@ -149,6 +149,17 @@ def test_zero_cells_and_double_zeros_as_analyse() -> None:
     assert rd.estimate[0] == pytest.approx(ref.total.estimate, rel=1e-12)
 
 
+@pytest.mark.parametrize("measure", ["OR", "RR", "RD", "PETO_OR"])
+def test_swap_events_as_analyse(measure: str) -> None:
+    # swapped, the last table has no non-events in either arm: not estimable but for RD
+    rows = np.array([[3, 20, 5, 20], [10, 20, 20, 20], [0, 15, 2, 16], [0, 9, 0, 11]])
+    res = metapool.pool_tables(*rows.T, measure=measure, swap_events=True)
+    one = alone(rows, measure=measure, swap_events=True)
+    for field, value in expected(one).items():
+        assert close(float(getattr(res, field)[0]), with_nan(value)), field
+    assert res.k[0] == (4.0 if measure == "RD" else 3.0)
+
+
 def test_padded_layout_equals_flat() -> None:
     rng = np.random.default_rng(5)
     n = rng.integers(5, 80, size=(6, 4)).astype(float)
