@@ -4,8 +4,8 @@ numpy releases the GIL in its ufuncs and reductions, so chunks of groups run
 in parallel on threads without copying data to other processes. Contiguous
 layouts are also cut into blocks of about :data:`BLOCK` studies even on one
 thread: a block's temporaries stay in the processor's caches, which makes the
-memory-bound arithmetic of a large batch faster (1.5x for ``pool`` and 4x for
-``pool_tables`` at 10^7 studies in the benchmarks). Every group's
+memory-bound arithmetic of a large batch about twice as fast (``pool`` and
+``pool_tables`` at 10^7 studies, in the benchmarks). Every group's
 computation depends on its own studies only (the iterative τ² estimators
 iterate each group until its own convergence), so a chunk's groups get the
 same numbers, bit for bit, as in one batch: a chunk keeps the layout of the
