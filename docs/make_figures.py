@@ -25,7 +25,7 @@ DPI = 150
 
 
 def main() -> None:
-    """Write the forest, funnel, Baujat, L'Abbé and bubble plots of the user guide."""
+    """Write the forest, funnel, Baujat, L'Abbé, bubble and GOSH plots of the user guide."""
     STATIC.mkdir(exist_ok=True)
     aspirin = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
     stem_cells = metapool.analyse(
@@ -44,6 +44,7 @@ def main() -> None:
         "bubble_stem_cells.png": stem_cells.metareg(
             {"year": [int(s.study.split()[-1]) for s in stem_cells.studies]}
         ).bubble("year", ylabel="SMD"),
+        "gosh_stem_cells.png": stem_cells.gosh().plot(),
     }
     for name, fig in figures.items():
         fig.savefig(STATIC / name, dpi=DPI, facecolor="white")

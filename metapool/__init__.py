@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from metapool import examples, prepare
 from metapool.analysis import REVMAN_WEB, analyse
-from metapool.batch import PoolResult, pool
+from metapool.batch import PoolResult, pool, pool_tables
 from metapool.effects import EffectSizes, effect_sizes
 from metapool.errors import InputError, MetapoolWarning
 from metapool.io import (
@@ -43,6 +43,7 @@ __all__ = [
     "from_dataframe",
     "metareg",
     "pool",
+    "pool_tables",
     "prepare",
     "read_datapackage",
     "read_review",

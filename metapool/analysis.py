@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from metapool._typing import FloatArray, IntArray
-from metapool.effects import REASONS, Cells, EffectSizes, compute
+from metapool._typing import FloatArray
+from metapool.effects import REASONS, EffectSizes, compute
 from metapool.errors import InputError
-from metapool.pooling.engine import PoolResult, pool_segments, z_critical
-from metapool.pooling.mantel_haenszel import mantel_haenszel
+from metapool.pooling.engine import PoolResult, pool_segments, pool_with, z_critical
 from metapool.pooling.segments import Segments
 from metapool.records import Continuous, Dichotomous, Generic, OMinusE, Study
 from metapool.results import (
@@ -29,7 +28,7 @@ from metapool.results import (
     SubgroupDifferences,
     Total,
 )
-from metapool.vocabulary import DataType, Method, Model, Settings, flag, resolve
+from metapool.vocabulary import DataType, Settings, flag, resolve
 
 __all__ = ["REVMAN_WEB", "analyse", "group_results", "pool_rows", "study_effects"]
 
@@ -204,50 +203,8 @@ def analyse_records(
     return _assemble(records, settings, es, columns, tau2_ci=tau2_ci)
 
 
-def pool_rows(
-    settings: Settings,
-    yi: FloatArray,
-    vi: FloatArray,
-    rows: IntArray,
-    seg: Segments,
-    *,
-    cells: Cells | None = None,
-    corrected: Cells | None = None,
-    inverse_variance: bool = False,
-    hksj: bool | str | None = None,
-    weights: bool = False,
-    tau2_ci: bool = False,
-) -> PoolResult:
-    """Pool the studies ``rows`` (indices into ``yi``, ``vi``, ``cells``) in the groups
-    ``seg`` with the analysis' settings: its method (Mantel-Haenszel needs ``cells``;
-    ``inverse_variance=True`` pools by inverse variance instead, as metafor's
-    ``rma.uni`` diagnostics do), model, τ² estimator and CI method (``hksj``
-    overrides it).
-    """
-    fixed = None
-    if settings.method is Method.MH and not inverse_variance:
-        if cells is None:
-            raise InputError("Mantel-Haenszel pooling needs the 2x2 cells")
-        fixed = mantel_haenszel(
-            settings.measure,
-            cells.take(rows),
-            seg,
-            None if corrected is None else corrected.take(rows),
-        )
-    return pool_segments(
-        yi[rows],
-        vi[rows],
-        seg,
-        random=settings.model is Model.RANDOM,
-        tau2=settings.tau2,
-        ci_level=settings.ci_level,
-        hksj=settings.hksj if hksj is None else hksj,
-        prediction=settings.prediction,
-        tau2_ci=tau2_ci,
-        i2=settings.i2,
-        fixed=fixed,
-        weights=weights,
-    )
+#: the name the diagnostics import (:func:`metapool.pooling.engine.pool_with`)
+pool_rows = pool_with
 
 
 def study_effects(res: MetaAnalysis) -> EffectSizes:
@@ -286,7 +243,7 @@ def _assemble(
         sub_code = np.zeros(len(records), dtype=np.intp)
         rows, codes = ok, np.zeros(ok.size, dtype=np.intp)
         seg = Segments.single(ok.size)
-    pooled = pool_rows(
+    pooled = pool_with(
         settings,
         es.yi,
         es.vi,

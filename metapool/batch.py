@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import numpy as np
 
-from metapool._typing import FloatArray
-from metapool.effects import EffectSizes, as_floats
+from metapool._typing import BoolArray, FloatArray, IntArray
+from metapool.effects import EffectSizes, as_floats, effect_sizes
 from metapool.errors import InputError
-from metapool.pooling.engine import PoolResult, pool_segments
+from metapool.pooling._workers import map_groups, resolve_workers
+from metapool.pooling.engine import PoolResult, pool_segments, pool_with
 from metapool.pooling.segments import Segments, factorize
 from metapool.vocabulary import DataType, Model, Settings, flag, resolve
 
-__all__ = ["PoolResult", "pool", "pool_settings"]
+__all__ = ["PoolResult", "pool", "pool_settings", "pool_tables"]
 
 
 def pool(
@@ -28,6 +30,7 @@ def pool(
     *,
     tau2_ci: bool = False,
     i2: str = "Q",
+    workers: int = 1,
 ) -> PoolResult:
     """Pool any number of meta-analyses by inverse variance, all at once.
 
@@ -61,6 +64,10 @@ def pool(
         Q-profile confidence interval for τ², with the matching I² and H².
     i2 : {"Q", "tau2"}
         I² and H² from Q (Higgins-Thompson, RevMan 5.4) or from τ² (metafor, RevMan Web).
+    workers : int
+        Threads to pool on (scipy's convention: -1 for every core). The
+        analyses are split into contiguous chunks; the results are identical,
+        bit for bit, to ``workers=1``.
 
     Returns
     -------
@@ -80,22 +87,186 @@ def pool(
     """
     settings = pool_settings(model, tau2, ci_level, hksj, prediction, i2)
     tau2_ci = flag("tau2_ci", tau2_ci)
+    threads = resolve_workers(workers)
     y, v, seg, labels = _layout(yi, vi, groups)
-    res = pool_segments(
-        y,
-        v,
-        seg,
-        random=settings.model is Model.RANDOM,
-        tau2=settings.tau2,
-        ci_level=settings.ci_level,
-        hksj=settings.hksj,
-        prediction=settings.prediction,
-        tau2_ci=tau2_ci,
-        i2=settings.i2,
-        groups=labels,
-    )
+
+    def fit(index: slice | IntArray, part: Segments) -> PoolResult:
+        return pool_segments(
+            y[index],
+            v[index],
+            part,
+            random=settings.model is Model.RANDOM,
+            tau2=settings.tau2,
+            ci_level=settings.ci_level,
+            hksj=settings.hksj,
+            prediction=settings.prediction,
+            tau2_ci=tau2_ci,
+            i2=settings.i2,
+        )
+
+    res = attrs.evolve(map_groups(seg, threads, fit), groups=labels)
     _check_range(res, y, v, seg)
     return res
+
+
+def pool_tables(
+    events_exp: Any,
+    total_exp: Any,
+    events_ctrl: Any,
+    total_ctrl: Any,
+    groups: Any = None,
+    measure: str = "OR",
+    method: str | None = None,
+    model: str = "fixed",
+    ci_level: float = 0.95,
+    hksj: bool | str = False,
+    prediction: bool = False,
+    *,
+    tau2: str | None = None,
+    tau2_ci: bool = False,
+    i2: str = "Q",
+    swap_events: bool = False,
+    workers: int = 1,
+) -> PoolResult:
+    """Pool any number of meta-analyses of 2x2 tables, all at once, as :func:`metapool.analyse`.
+
+    Every analysis gets the numbers :func:`metapool.analyse` gives it alone:
+    the same effect sizes, RevMan's zero-cell rule (0.5 added to every cell
+    of a table with a zero), the same Mantel-Haenszel, Peto or inverse-variance
+    pooling, and for random effects DerSimonian-Laird with the method's Q.
+    Studies without events in either arm (or with events for everyone), not
+    estimable in RevMan, are left out of their analysis' ``k`` (for OR, RR and
+    Peto; RD keeps them).
+
+    Parameters
+    ----------
+    events_exp, total_exp, events_ctrl, total_ctrl : array_like
+        Events and participants in each arm. Either flat arrays with
+        ``groups``, or 2-D arrays of shape ``(studies, analyses)`` padded with
+        NaN (in all four together) for ragged data.
+    groups : array_like, optional
+        Flat data only: each study's analysis label (any sortable dtype, in any
+        order). Results come in sorted label order, labels in ``.groups``.
+    measure : {"OR", "RR", "RD", "PETO_OR"}
+    method : {"MH", "IV", "PETO"}, optional
+        Default MH (Peto for PETO_OR), as :func:`metapool.analyse`.
+    model : {"fixed", "random"}
+    ci_level, hksj, prediction, tau2, tau2_ci, i2
+        As :func:`metapool.pool`; the τ² estimator defaults to RevMan's DL.
+    swap_events : bool
+        Analyse non-events instead of events.
+    workers : int
+        Threads to pool on, as :func:`metapool.pool`.
+
+    Returns
+    -------
+    PoolResult
+        On the analysis scale (log for ratios), one entry per analysis.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> res = pool_tables([49, 44, 102, 3, 0], [615, 758, 832, 50, 40],
+    ...                   [67, 64, 126, 5, 0], [624, 771, 850, 50, 41],
+    ...                   groups=[1, 1, 1, 2, 2], measure="OR", method="MH")
+    >>> res.k.tolist()
+    [3.0, 1.0]
+    >>> np.exp(res.estimate).round(4)
+    array([0.7491, 0.5745])
+    """
+    settings = resolve(
+        DataType.DICHOTOMOUS,
+        measure=measure,
+        method=method,
+        model=model,
+        ci_level=ci_level,
+        tau2=tau2,
+        hksj=hksj,
+        prediction=prediction,
+        i2=i2,
+        swap_events=swap_events,
+    )
+    threads = resolve_workers(workers)
+    names = ("events_exp", "total_exp", "events_ctrl", "total_ctrl")
+    columns, seg, labels, where = _table_layout(
+        dict(zip(names, (events_exp, total_exp, events_ctrl, total_ctrl), strict=True)), groups
+    )
+
+    def fit(index: slice | IntArray, part: Segments) -> PoolResult:
+        # effect sizes chunk by chunk too: a chunk's temporaries stay in the caches
+        cols = {name: arr[index] for name, arr in columns.items()}
+        try:
+            es = effect_sizes(settings.measure, swap_events=swap_events, **cols)
+        except InputError:  # name the study by its place in the whole batch
+            effect_sizes(settings.measure, study=where, swap_events=swap_events, **columns)
+            raise
+        ok = es.estimable
+        rows: slice | IntArray = slice(None)
+        if not ok.all():  # the groups of the estimable studies, in the same layout
+            rows = np.flatnonzero(ok)
+            if part.starts is not None:
+                part = Segments.of_sizes(np.add.reduceat(ok.astype(np.intp), part.starts))
+            else:
+                part = part.take(rows)
+        return pool_with(
+            settings,
+            es.yi,
+            es.vi,
+            rows,
+            part,
+            cells=es.cells,
+            corrected=es.corrected,
+            tau2_ci=tau2_ci,
+        )
+
+    return attrs.evolve(map_groups(seg, threads, fit), groups=labels)
+
+
+def _table_layout(
+    columns: dict[str, Any], groups: Any
+) -> tuple[dict[str, Any], Segments, Any, Any]:
+    """Flat columns, the Segments of their groups, the labels, and study names for errors."""
+    arrays = {name: np.asarray(value, dtype=np.float64) for name, value in columns.items()}
+    shape = arrays["events_exp"].shape
+    for name, arr in arrays.items():
+        if arr.shape != shape:
+            raise InputError(f"{name} has shape {arr.shape} but events_exp has shape {shape}")
+    if len(shape) == 2:
+        if groups is not None:
+            raise InputError("2-D tables are one analysis per column; groups is for flat arrays")
+        gaps = np.array([np.isnan(arr) for arr in arrays.values()])
+        present = ~gaps.any(axis=0)
+        if (gaps.any(axis=0) != gaps.all(axis=0)).any():
+            i, j = np.argwhere(gaps.any(axis=0) != gaps.all(axis=0))[0]
+            raise InputError(
+                f"study {i} of analysis {j}: the four cells must be NaN together (padding)"
+            )
+        keep = present.T  # analyses become contiguous runs of the flat arrays
+        flat = {name: arr.T[keep] for name, arr in arrays.items()}
+        sizes = keep.sum(axis=1)
+        return flat, Segments.of_sizes(sizes), np.arange(keep.shape[0]), _Padded(keep)
+    if len(shape) != 1:
+        raise InputError(
+            f"events_exp must be 1-D (with groups) or 2-D (studies x analyses), got {len(shape)}-D"
+        )
+    if groups is None:
+        return arrays, Segments.single(shape[0]), np.array([0]), None
+    g = np.asarray(groups)
+    if g.shape != shape:
+        raise InputError(f"groups has shape {g.shape} but events_exp has shape {shape}")
+    labels, seg = factorize(g)
+    return arrays, seg, labels, None
+
+
+@attrs.frozen
+class _Padded:
+    """Names a flat study of a padded 2-D layout by its place, for error messages."""
+
+    keep: BoolArray
+
+    def __getitem__(self, i: int) -> str:
+        analysis, study = np.argwhere(self.keep)[i]
+        return f"{study} of analysis {analysis}"
 
 
 def pool_settings(

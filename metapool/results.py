@@ -19,6 +19,7 @@ from metapool.vocabulary import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from metapool.diagnostics.bias import RankTest, RegressionTest, TrimFill
+    from metapool.diagnostics.gosh import Gosh
     from metapool.diagnostics.sensitivity import Influence, Sequence
     from metapool.effects import EffectSizes
     from metapool.metareg import MetaRegression
@@ -246,6 +247,12 @@ class MetaAnalysis(Subgroup):
         from metapool.metareg import metareg_analysis
 
         return metareg_analysis(self, moderators, **options)
+
+    def gosh(self, max_subsets: int = 10**6, seed: Any = None) -> Gosh:
+        """GOSH: the analysis refitted on every subset of its studies, as one batch."""
+        from metapool.diagnostics.gosh import gosh
+
+        return gosh(self, max_subsets=max_subsets, seed=seed)
 
     def forest(self, **kwargs: Any) -> Any:
         """RevMan-style forest plot (matplotlib Figure); needs ``metapool[plot]``."""

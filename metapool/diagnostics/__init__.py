@@ -1,4 +1,4 @@
-"""Diagnostics beyond RevMan 5.4: small-study tests, trim-and-fill, sensitivity.
+"""Diagnostics beyond RevMan 5.4: small-study tests, trim-and-fill, sensitivity, GOSH.
 
 Usually reached through the methods of :class:`~metapool.results.MetaAnalysis`
 (``res.egger()``, ``res.leave_one_out()``, ...).
@@ -16,6 +16,7 @@ from metapool.diagnostics.bias import (
     peters,
     trimfill,
 )
+from metapool.diagnostics.gosh import Gosh, gosh
 from metapool.diagnostics.sensitivity import (
     Influence,
     Sequence,
@@ -25,6 +26,7 @@ from metapool.diagnostics.sensitivity import (
 )
 
 __all__ = [
+    "Gosh",
     "Influence",
     "RankTest",
     "RegressionTest",
@@ -33,6 +35,7 @@ __all__ = [
     "begg",
     "cumulative",
     "egger",
+    "gosh",
     "harbord",
     "influence",
     "leave_one_out",

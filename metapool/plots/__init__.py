@@ -11,6 +11,7 @@ from metapool.plots.baujat import BaujatPoints, baujat, baujat_points, labbe
 from metapool.plots.bubble import BubbleLine, bubble, bubble_line
 from metapool.plots.forest import forest
 from metapool.plots.funnel import funnel
+from metapool.plots.gosh import gosh_plot
 
 __all__ = [
     "BaujatPoints",
@@ -21,5 +22,6 @@ __all__ = [
     "bubble_line",
     "forest",
     "funnel",
+    "gosh_plot",
     "labbe",
 ]

@@ -17,18 +17,21 @@ import attrs
 import numpy as np
 from scipy import special
 
-from metapool._typing import BoolArray, FloatArray
-from metapool.errors import MetapoolWarning
+from metapool._typing import BoolArray, FloatArray, IntArray
+from metapool.effects import Cells
+from metapool.errors import InputError, MetapoolWarning
 from metapool.pooling.design import Studies
-from metapool.pooling.mantel_haenszel import FixedEffect
+from metapool.pooling.mantel_haenszel import FixedEffect, mantel_haenszel
 from metapool.pooling.segments import Segments
 from metapool.pooling.tau2 import Within, estimate_tau2, generalised_q_root
+from metapool.vocabulary import Method, Model, Settings
 
 __all__ = [
     "PoolResult",
     "finish",
     "hksj_variance",
     "pool_segments",
+    "pool_with",
     "typical_variance",
     "z_critical",
 ]
@@ -422,3 +425,53 @@ def _q_profile(base: Within, level: float) -> tuple[FloatArray, FloatArray]:
     lower = generalised_q_root(base, special.chdtri(df, alpha / 2)).tau2
     upper = generalised_q_root(base, special.chdtri(df, 1 - alpha / 2)).tau2
     return lower, upper
+
+
+def pool_with(
+    settings: Settings,
+    yi: FloatArray,
+    vi: FloatArray,
+    rows: IntArray | slice,
+    seg: Segments,
+    *,
+    cells: Cells | None = None,
+    corrected: Cells | None = None,
+    inverse_variance: bool = False,
+    hksj: bool | str | None = None,
+    weights: bool = False,
+    tau2_ci: bool = False,
+    groups: Any = None,
+) -> PoolResult:
+    """Pool the studies ``rows`` (indices into ``yi``, ``vi``, ``cells``, or a slice
+    of them) in the groups ``seg`` with the analysis' settings: its method
+    (Mantel-Haenszel needs ``cells``; ``inverse_variance=True`` pools by inverse
+    variance instead, as metafor's ``rma.uni`` diagnostics do), model, τ² estimator
+    and CI method (``hksj`` overrides it). Peto pooling is inverse-variance pooling
+    of the Peto effects, so it needs nothing special. :func:`metapool.analyse`,
+    :func:`metapool.pool_tables` and the diagnostics' refits all pool here.
+    """
+    fixed = None
+    if settings.method is Method.MH and not inverse_variance:
+        if cells is None:
+            raise InputError("Mantel-Haenszel pooling needs the 2x2 cells")
+        fixed = mantel_haenszel(
+            settings.measure,
+            cells.take(rows),
+            seg,
+            None if corrected is None else corrected.take(rows),
+        )
+    return pool_segments(
+        yi[rows],
+        vi[rows],
+        seg,
+        random=settings.model is Model.RANDOM,
+        tau2=settings.tau2,
+        ci_level=settings.ci_level,
+        hksj=settings.hksj if hksj is None else hksj,
+        prediction=settings.prediction,
+        tau2_ci=tau2_ci,
+        i2=settings.i2,
+        fixed=fixed,
+        weights=weights,
+        groups=groups,
+    )
