@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
 
 __all__ = [
+    "analysis_table",
     "count_text",
     "data_cells",
     "effect_text",
@@ -119,6 +120,13 @@ def _headers(res: MetaAnalysis) -> list[str]:
 
 def format_analysis(res: MetaAnalysis) -> str:
     """The whole RevMan table of an analysis, subgroups included."""
+    from metapool.io.tables import render
+
+    return render(*analysis_table(res))
+
+
+def analysis_table(res: MetaAnalysis) -> tuple[list[str], list[list[str] | str]]:
+    """The headers and rows of :func:`format_analysis` (a str: a line across the table)."""
     pct = f"{res.settings.ci_level * 100:g}%"
     random = res.settings.model.value == "random"
     headers = ["Study or Subgroup", *_headers(res), "Weight", res.settings.label]
@@ -181,14 +189,4 @@ def format_analysis(res: MetaAnalysis) -> str:
     total_block(res, "Total", 100.0 if res.estimable else 0.0)
     if res.subgroup_differences is not None:
         rows.append(subgroup_differences_line(res.subgroup_differences))
-    table = [r for r in rows if isinstance(r, list)]
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *table, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
-        return "  ".join([first, *rest]).rstrip()
-
-    out = [line(headers), "-" * len(line(headers))]
-    out += [line(r) if isinstance(r, list) else r for r in rows]
-    return "\n".join(out)
+    return headers, rows
