@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING, Any
 
 from metapool.vocabulary import DataType
 
-__all__ = ["COLOURS", "font_family", "label_lines", "require_matplotlib", "text_width"]
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "COLOURS",
+    "font_family",
+    "label_lines",
+    "new_figure",
+    "require_matplotlib",
+    "text_width",
+]
 
 #: Square colours by data type. Blue (dichotomous) and green (continuous) are
 #: RevMan Web's own (its exported SVGs); O-E data are event data and take the
@@ -29,6 +40,22 @@ def require_matplotlib() -> None:
         import matplotlib  # noqa: F401
     except ImportError as exc:
         raise ImportError("metapool's plots need matplotlib: pip install metapool[plot]") from exc
+
+
+def new_figure(**kwargs: Any) -> Figure:
+    """A matplotlib Figure that pyplot does not know about.
+
+    pyplot keeps every figure it makes until it is closed; a figure of its own
+    (with an Agg canvas, so that it draws and saves under any backend) is
+    freed with its last reference, so loops over many plots leak nothing.
+    Jupyter still displays it.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def label_lines(label: str) -> tuple[str, str]:

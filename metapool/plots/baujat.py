@@ -21,7 +21,13 @@ from metapool._typing import FloatArray
 from metapool.analysis import study_effects
 from metapool.diagnostics.sensitivity import estimable_studies, leave_one_out_layout, pool_groups
 from metapool.errors import InputError
-from metapool.plots._style import COLOURS, label_lines, require_matplotlib, text_width
+from metapool.plots._style import (
+    COLOURS,
+    label_lines,
+    new_figure,
+    require_matplotlib,
+    text_width,
+)
 from metapool.pooling.segments import Segments
 from metapool.vocabulary import DataType, Model
 
@@ -95,9 +101,8 @@ def baujat(res: MetaAnalysis) -> Figure:
     """
     points = baujat_points(res)
     require_matplotlib()
-    import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=(5.5, 4.5))
+    fig = new_figure(figsize=(5.5, 4.5))
     # a fixed frame (no layout engine) so that label positions can be worked out now
     ax = fig.add_axes((0.13, 0.12, 0.83, 0.84))
     x, y = points.heterogeneity, points.influence
@@ -208,7 +213,6 @@ def labbe(res: MetaAnalysis) -> Figure:
             f"{res.settings.data_type.value} data"
         )
     require_matplotlib()
-    import matplotlib.pyplot as plt
 
     es = study_effects(res)
     assert es.cells is not None
@@ -217,7 +221,7 @@ def labbe(res: MetaAnalysis) -> Figure:
     risk_exp, risk_ctrl = cells.a / cells.n1, cells.c / cells.n2
     weight = np.array([s.weight for s in res.studies])[ok]
 
-    fig = plt.figure(figsize=(5.0, 5.0), layout="constrained")
+    fig = new_figure(figsize=(5.0, 5.0), layout="constrained")
     ax = fig.add_subplot()
     top = min(1.0, 1.1 * float(np.max(np.concatenate([risk_exp, risk_ctrl]), initial=0.0))) or 1.0
     colour = COLOURS[DataType.DICHOTOMOUS]

@@ -22,6 +22,7 @@ from metapool.plots._style import (
     COLOURS,
     font_family,
     label_lines,
+    new_figure,
     require_matplotlib,
     text_width,
 )
@@ -188,7 +189,6 @@ def forest(
     if sort is not None and sort not in _SORTS:
         raise InputError(f"unknown sort {sort!r}; allowed: None, {', '.join(map(repr, _SORTS))}")
     require_matplotlib()
-    import matplotlib.pyplot as plt
 
     table = _table(res, sort, group_labels)
     marks = [row.mark for row in table.rows if row.mark is not None]
@@ -206,7 +206,7 @@ def forest(
         shrink = min(figsize[0] / natural[0], figsize[1] / natural[1])
         layout = _layout(table, axis, (left_label, right_label), title, _FONT * shrink)
     size = figsize or (layout.width / 72, layout.height * layout.row / 72)
-    fig = plt.figure(figsize=size, facecolor="white", layout="none")
+    fig = new_figure(figsize=size, facecolor="white", layout="none")
     width_pt, height_rows = size[0] * 72, size[1] * 72 / layout.row
     tab = fig.add_axes((0.0, 0.0, 1.0, 1.0), gid="forest-table")
     tab.set_xlim(0, width_pt)

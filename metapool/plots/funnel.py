@@ -8,7 +8,7 @@ import numpy as np
 
 from metapool.analysis import study_effects
 from metapool.plots._scale import effect_axis
-from metapool.plots._style import COLOURS, require_matplotlib
+from metapool.plots._style import COLOURS, new_figure, require_matplotlib
 from metapool.pooling.engine import pool_segments, z_critical
 from metapool.pooling.segments import Segments
 
@@ -57,7 +57,6 @@ def funnel(
     ('log', True, 7)
     """
     require_matplotlib()
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     es = study_effects(res)
@@ -78,7 +77,7 @@ def funnel(
     edges = natural(np.array([centre - half, centre, centre + half]))
     axis = effect_axis(core=[*natural(every_y), *edges], spread=(), ratio=ratio)
     if ax is None:
-        fig = plt.figure(figsize=(5.5, 4.5), layout="constrained")
+        fig = new_figure(figsize=(5.5, 4.5), layout="constrained")
         ax = fig.add_subplot()
     ax.set_xscale(axis.scale)
     ax.set_xlim(axis.lower, axis.upper)
