@@ -19,6 +19,7 @@ from metapool.io import (
     read_revman_csv,
     read_rm5,
 )
+from metapool.io.risk_of_bias import RiskOfBias
 from metapool.records import Continuous, Dichotomous, Generic, OMinusE
 from metapool.results import MetaAnalysis
 from metapool.vocabulary import TAU2_METHODS
@@ -35,6 +36,7 @@ __all__ = [
     "MetapoolWarning",
     "OMinusE",
     "PoolResult",
+    "RiskOfBias",
     "analyse",
     "effect_sizes",
     "examples",

@@ -16,6 +16,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
+
 from metapool.errors import InputError
 from metapool.io._common import (
     Draft,
@@ -32,6 +34,7 @@ from metapool.io._common import (
     yes_no,
 )
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
+from metapool.io.risk_of_bias import from_table
 
 __all__ = ["read_datapackage"]
 
@@ -39,6 +42,7 @@ _OVERALL = "-overall-estimates-and-settings.csv"
 _DATA_ROWS = "-data-rows.csv"
 _SUBGROUPS = "-subgroup-estimates.csv"
 _STUDIES = "-study-information.csv"
+_RISK_OF_BIAS = "-risk-of-bias.csv"
 
 # record field -> column of the data rows
 _COLUMNS = {
@@ -115,7 +119,7 @@ def read_datapackage(path: str | os.PathLike[str]) -> Review:
         with zipfile.ZipFile(source) as archive:
             tables = {
                 suffix: _table(archive, source, suffix)
-                for suffix in (_OVERALL, _DATA_ROWS, _SUBGROUPS, _STUDIES)
+                for suffix in (_OVERALL, _DATA_ROWS, _SUBGROUPS, _STUDIES, _RISK_OF_BIAS)
             }
     except (OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{source}: cannot read the data package ({exc})") from exc
@@ -125,7 +129,9 @@ def read_datapackage(path: str | os.PathLike[str]) -> Review:
         raise InputError(f"{source}: not a RevMan data package: no file '*{missing}' in the zip")
     overall.require("Analysis group", "Analysis number", "Data type", "Effect measure")
     rows.require("Analysis group", "Analysis number", "Study")
-    return _Reader(source, overall, rows, tables[_SUBGROUPS], tables[_STUDIES]).review()
+    review = _Reader(source, overall, rows, tables[_SUBGROUPS], tables[_STUDIES]).review()
+    rob = tables[_RISK_OF_BIAS]
+    return review if rob is None else attrs.evolve(review, risk_of_bias=from_table(rob))
 
 
 def _table(archive: zipfile.ZipFile, source: str, suffix: str) -> Table | None:

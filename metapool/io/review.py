@@ -22,6 +22,7 @@ from metapool.records import Study
 from metapool.vocabulary import DataType
 
 if TYPE_CHECKING:  # pragma: no cover
+    from metapool.io.risk_of_bias import RiskOfBias
     from metapool.results import MetaAnalysis, Subgroup
 
 __all__ = [
@@ -233,6 +234,8 @@ class Review:
         The file it was read from.
     format : str
         ``"rm5"``, ``"revman_csv"`` or ``"datapackage"``.
+    risk_of_bias : RiskOfBias or None
+        The risk-of-bias judgements the file holds (None: it holds none).
     """
 
     title: str
@@ -240,6 +243,7 @@ class Review:
     comparisons: tuple[Comparison, ...]
     source: str = ""
     format: str = ""
+    risk_of_bias: RiskOfBias | None = None
 
     @property
     def outcomes(self) -> Iterator[Outcome]:

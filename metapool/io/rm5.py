@@ -24,6 +24,7 @@ from metapool.io.review import (
     StoredTest,
     StudyInfo,
 )
+from metapool.io.risk_of_bias import from_rm5, rm5_entries
 
 __all__ = ["read_rm5"]
 
@@ -152,6 +153,7 @@ class _Parser:
         self.outcome: Draft | None = None
         self.prefix = ""  # DICH, CONT, IV, IPD of the current outcome
         self.subgroup: int | None = None
+        self.quality: list[tuple[str, str, str, str]] = []  # risk-of-bias entries
 
     # -- events -----------------------------------------------------------------
     def start(self, element: ET.Element) -> None:
@@ -187,10 +189,14 @@ class _Parser:
             study_id = attrs.get("ID", "")
             year = attrs.get("YEAR", "").strip() or None
             self.studies[study_id] = StudyInfo(study_id, attrs.get("NAME", study_id), year)
+        elif tag == "QUALITY_ITEM":
+            self.quality += rm5_entries(element)
         elif self.outcome is not None:
             self._outcome_end(tag, parent, element)
-        # keep memory flat: nothing is read from an element after its end
-        element.clear()
+        # keep memory flat: nothing is read from an element after its end (a
+        # risk-of-bias item is read whole at its own end)
+        if "QUALITY_ITEM" not in self.path:
+            element.clear()
 
     # -- outcomes -------------------------------------------------------------------
     def _start_outcome(self, prefix: str, tag: str, attrs: Mapping[str, str]) -> None:
@@ -310,4 +316,5 @@ class _Parser:
             ),
             source=self.source,
             format="rm5",
+            risk_of_bias=from_rm5(self.quality, label, self.source),
         )
