@@ -271,6 +271,12 @@ class MetaAnalysis(Subgroup):
 
         write_table(path, *analysis_table(self), fmt)
 
+    def report(self, path: Any, **options: Any) -> Any:
+        """Write this analysis as an HTML page; see :func:`metapool.report_html.write_report`."""
+        from metapool.report_html import write_report
+
+        return write_report(self, path, **options)
+
     def _repr_html_(self) -> str:
         """The RevMan table in Jupyter."""
         return self.to_table("html")

@@ -11,7 +11,9 @@ RevMan's numbers.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -266,6 +268,13 @@ class Review:
             f", ... ({len(choices)} in all)" if choices[20:] else ""
         )
         raise InputError(f"{self.source}: no outcome {selector!r}; outcomes: {listed or 'none'}")
+
+    def report(self, path: str | os.PathLike[str], **options: Any) -> Path:
+        """Write every analysis to one self-contained HTML page; see
+        :func:`metapool.report_html.write_report` for the options."""
+        from metapool.report_html import write_report
+
+        return write_report(self, path, **options)
 
     def compare(
         self,
