@@ -139,7 +139,7 @@ def _check(check: OutcomeCheck) -> str:
     )
 
 
-def _forest(item: _Item, index: int) -> str:
+def _forest(item: _Item, index: int, rob: RiskOfBias | None) -> str:
     from metapool.plots.forest import forest
 
     assert item.result is not None
@@ -147,6 +147,9 @@ def _forest(item: _Item, index: int) -> str:
     if item.labels is not None:
         groups, graph = item.labels
         kwargs = {"group_labels": groups, "left_label": graph[0], "right_label": graph[1]}
+    studies = {s.study for s in item.result.studies}
+    if rob is not None and studies & set(rob.studies):
+        kwargs["risk_of_bias"] = rob  # RevMan 5.4's columns right of the graph
     fig = forest(item.result, **kwargs)
     caption = f"Forest plot of {html.escape(item.heading)}"
     return (
@@ -155,7 +158,22 @@ def _forest(item: _Item, index: int) -> str:
     )
 
 
-def _section(item: _Item, index: int, figures: bool) -> str:
+def _absolute(res: MetaAnalysis, control_risk: Any) -> str:
+    """The summary-of-findings effects, where the measure has them."""
+    from metapool.sof import AbsoluteEffects, absolute_effects
+
+    try:
+        effects = absolute_effects(res, control_risk)
+    except InputError as exc:
+        return f"<p>{html.escape(str(exc))}</p>"
+    if isinstance(effects, AbsoluteEffects):
+        return f'<div class="table-wrap">{effects.to_table("html")}</div>'
+    return f"<p>{html.escape(str(effects))}</p>"
+
+
+def _section(
+    item: _Item, index: int, figures: bool, control_risk: Any, rob: RiskOfBias | None
+) -> str:
     parts = [
         f'<section class="analysis" id="{item.anchor}">',
         f"<h2>{html.escape(item.heading)}</h2>",
@@ -164,13 +182,15 @@ def _section(item: _Item, index: int, figures: bool) -> str:
         parts.append(f'<p class="error">{html.escape(item.problem or "Not analysed.")}</p>')
     else:
         if figures:
-            parts.append(_forest(item, index))
+            parts.append(_forest(item, index, rob))
         table = render(*analysis_table(item.result), "html")
         parts += [
             f'<div class="table-wrap">{table}</div>',
             "<h3>Settings</h3>",
             _settings(item.result.settings),
         ]
+        if control_risk is not None:
+            parts += ["<h3>Absolute effects</h3>", _absolute(item.result, control_risk)]
     if item.check is not None:
         parts += ["<h3>Agreement with RevMan</h3>", _check(item.check)]
     parts.append("</section>")
@@ -246,6 +266,7 @@ def html_report(
     figures: bool = True,
     check: bool = True,
     risk_of_bias: RiskOfBias | None = None,
+    control_risk: Any = None,
 ) -> str:
     """The HTML text of a report (see :func:`write_report`).
 
@@ -267,7 +288,7 @@ def html_report(
     ]
     if rob is not None:
         contents.append('<li><a href="#risk-of-bias">Risk of bias</a></li>')
-    sections = [_section(item, i, figures) for i, item in enumerate(items)]
+    sections = [_section(item, i, figures, control_risk, rob) for i, item in enumerate(items)]
     if rob is not None and rob.judgements:
         sections.append(_risk_of_bias(rob, figures))
     meta = f"Made by metapool {__version__}"
@@ -300,6 +321,7 @@ def write_report(
     figures: bool = True,
     check: bool = True,
     risk_of_bias: RiskOfBias | None = None,
+    control_risk: Any = None,
 ) -> Path:
     """Write one self-contained HTML page with every analysis of ``source``.
 
@@ -319,6 +341,10 @@ def write_report(
         For a review: compare with the results RevMan stored in the file.
     risk_of_bias : RiskOfBias, optional
         Judgements to show (default: the review's own).
+    control_risk : float, sequence or mapping, optional
+        Assumed control risks: each dichotomous analysis gets its
+        summary-of-findings absolute effects (:func:`metapool.sof.absolute_effects`),
+        each SMD its rule-of-thumb size.
 
     Returns
     -------
@@ -334,7 +360,14 @@ def write_report(
     >>> "Analysis 1" in out.read_text(encoding="utf-8")
     True
     """
-    text = html_report(source, title=title, figures=figures, check=check, risk_of_bias=risk_of_bias)
+    text = html_report(
+        source,
+        title=title,
+        figures=figures,
+        check=check,
+        risk_of_bias=risk_of_bias,
+        control_risk=control_risk,
+    )
     out = Path(path)
     try:
         out.write_text(text, encoding="utf-8")

@@ -116,6 +116,10 @@ def test_report_of_results_from_python(tmp_path: Path) -> None:
     assert list(_sections(page)) == ["analysis-1", "analysis-2"]
     assert "<h2>Aspirin: death</h2>" in page and page.count("<svg") == 2
     assert "Agreement with RevMan" not in page
+    effects = html_report([aspirin, pain], figures=False, control_risk={"moderate": 0.1})
+    first, second = _sections(effects).values()
+    assert "<h3>Absolute effects</h3>" in first and "100 per 1,000" in first
+    assert "rule of thumb: 0.2 small" in second
     out = aspirin.report(tmp_path / "one.html", figures=False)
     assert "<h2>Analysis 1</h2>" in out.read_text(encoding="utf-8")
     with pytest.raises(InputError, match="report item 'x': int is not a MetaAnalysis"):

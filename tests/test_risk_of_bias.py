@@ -245,3 +245,34 @@ def test_figures_keep_no_pyplot_state() -> None:
         _rob().summary()
     gc.collect()
     assert plt.get_fignums() == []
+
+
+def test_forest_plot_with_risk_of_bias_columns() -> None:
+    res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
+    domains = ["Random sequence generation (selection bias)", "Other bias"]
+    rob = RiskOfBias.from_records(
+        [
+            ("MRC-1", domains[0], "low"),
+            ("MRC-1", domains[1], "high"),
+            ("CDP", domains[0], "unclear"),
+        ]
+    )
+    plain = res.forest()
+    fig = res.forest(risk_of_bias=rob)
+    table = fig.axes[0]
+    letters = [t.get_text() for t in table.texts if t.get_gid() == "bias-letter"]
+    assert letters == ["A", "B"]
+    symbols = [t.get_text() for t in table.texts if t.get_gid() == "bias-symbol"]
+    assert symbols == ["+", "−", "?"]  # MRC-1: A, B; CDP: A; the others are not judged
+    lights = [line.get_gid() for line in table.lines if str(line.get_gid()).startswith("bias-")]
+    assert lights == ["bias-low", "bias-high", "bias-unclear"]
+    legend = [t.get_text() for t in table.texts if t.get_gid() == "bias-legend"]
+    assert legend == ["Risk of bias legend", f"(A) {domains[0]}", f"(B) {domains[1]}"]
+    # the columns and the legend widen and lengthen the figure; nothing leaves it
+    assert fig.get_figwidth() > plain.get_figwidth()
+    assert fig.get_figheight() > plain.get_figheight()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    for text in table.texts:
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width + 1 and box.y0 >= 0
