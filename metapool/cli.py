@@ -1,9 +1,11 @@
-"""Command line: ``python -m metapool [FILE] [--check] [--outcome N.M] [--csv OUT]``.
+"""Command line: ``python -m metapool [FILE ...] [--check] [--outcome N.M] [--csv OUT]``.
 
-Without FILE it analyses the bundled examples. With a RevMan file (``.rm5``,
+Without FILE it analyses the bundled examples. With RevMan files (``.rm5``,
 RevMan 5 CSV export or RevMan Web data package) it prints every outcome's
 RevMan-style table, or with ``--check`` how closely metapool reproduces the
-results RevMan stored.
+results RevMan stored. ``--report`` writes one HTML page of every analysis,
+``--forest`` a forest plot per outcome; ``--model``, ``--tau2`` and
+``--preset`` re-run the outcomes with other methods than the file's.
 
 Exit codes: 0 success; 1 ``--check`` found values beyond tolerance, or an
 outcome could not be analysed; 2 the file or the arguments are unusable.
@@ -16,18 +18,32 @@ import csv
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
-from metapool import examples
-from metapool.analysis import analyse
+import attrs
+
+from metapool import __version__, examples
+from metapool.analysis import REVMAN_WEB, analyse
 from metapool.errors import InputError
-from metapool.io import Outcome, Review, read_review, result_rows
+from metapool.io import Comparison, Outcome, Review, read_review, result_rows
 from metapool.io.dataframe import RESULT_COLUMNS
 from metapool.results import MetaAnalysis
+from metapool.vocabulary import TAU2_METHODS
 
 __all__ = ["main"]
 
-_ID_COLUMNS = ("comparison", "outcome", "outcome_name", "data_type", "measure", "method", "model")
+_PRESETS = {"revman-web": REVMAN_WEB}
+_ID_COLUMNS = (
+    "file",
+    "comparison",
+    "outcome",
+    "outcome_name",
+    "data_type",
+    "measure",
+    "method",
+    "model",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
             "could not be analysed; 2 unusable file or arguments"
         ),
     )
-    parser.add_argument("file", nargs="?", metavar="FILE", help="RevMan file to analyse")
+    parser.add_argument("file", nargs="*", metavar="FILE", help="RevMan files to analyse")
     parser.add_argument(
         "--check",
         action="store_true",
@@ -63,7 +79,39 @@ def _parser() -> argparse.ArgumentParser:
         default=1e-8,
         help="relative tolerance of --check for full-precision files (default 1e-8)",
     )
+    parser.add_argument(
+        "--report", metavar="OUT.html", help="also write every analysis to one HTML page"
+    )
+    parser.add_argument(
+        "--forest", metavar="DIR", help="also draw a forest plot per outcome into DIR"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("png", "svg", "pdf"),
+        default="png",
+        help="file format of --forest (default png)",
+    )
+    parser.add_argument(
+        "--model", choices=("fixed", "random"), help="analyse every outcome with this model"
+    )
+    parser.add_argument("--tau2", choices=TAU2_METHODS, help="tau² estimator (random effects)")
+    parser.add_argument(
+        "--preset",
+        choices=tuple(_PRESETS),
+        help="re-run under other methods: revman-web is RevMan Web's random-effects methods",
+    )
+    parser.add_argument("--version", action="version", version=f"metapool {__version__}")
     return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The analyse options that replace the files' settings."""
+    chosen: dict[str, Any] = dict(_PRESETS[args.preset]) if args.preset else {}
+    if args.model:
+        chosen["model"] = args.model
+    if args.tau2:
+        chosen["tau2"] = args.tau2
+    return chosen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,50 +128,75 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error argparse has reported
+    except SystemExit as exc:  # --help, --version, or a usage error argparse has reported
         return int(exc.code or 0)
-    if args.file is None:
-        if args.check or args.outcome or args.csv:
+    if not args.file:
+        if args.check or args.outcome or args.csv or args.report or args.forest:
             parser.print_usage(sys.stderr)
-            print("metapool: error: --check, --outcome and --csv need a FILE", file=sys.stderr)
+            print(
+                "metapool: error: --check, --outcome, --csv, --report and --forest need a FILE",
+                file=sys.stderr,
+            )
             return 2
         _examples(sys.stdout)
         return 0
-    try:
-        review = read_review(args.file)
-        outcomes = (
-            [review.outcome(s) for s in args.outcome] if args.outcome else list(review.outcomes)
+    overrides = _overrides(args)
+    if overrides and args.check:
+        print(
+            "metapool: error: --check compares the files' own settings with RevMan's results; "
+            "--model, --tau2 and --preset change them",
+            file=sys.stderr,
         )
+        return 2
+    status = 0
+    done: list[tuple[Review, list[Outcome], dict[str, Any]]] = []
+    for path in args.file:
+        try:
+            review = read_review(path)
+            outcomes = (
+                [review.outcome(s) for s in args.outcome] if args.outcome else list(review.outcomes)
+            )
+        except InputError as exc:
+            print(f"metapool: error: {exc}", file=sys.stderr)
+            return 2
+        if len(args.file) > 1:
+            print(f"== {review.source}: {review.title}")
+        if not outcomes:
+            print(f"{review.source}: the review has no analyses")
+            continue
+        # --check re-runs the outcomes itself; the tables and outputs need the results here
+        wanted = args.csv or args.report or args.forest or not args.check
+        results = {o.key: _analyse(o, overrides) for o in outcomes} if wanted else {}
+        if args.check:
+            check = review.compare(rtol=args.rtol, outcomes=outcomes)
+            print(check)
+            status = max(status, 0 if check.passed else 1)
+        else:
+            status = max(status, _tables(review, outcomes, results))
+        done.append((review, outcomes, results))
+    try:
+        if args.csv:
+            _write_csv(args.csv, done, several=len(args.file) > 1)
+        if args.forest:
+            _write_forests(args.forest, args.format, done, several=len(args.file) > 1)
+        if args.report:
+            _write_report(args.report, done, overrides)
+    except OSError as exc:
+        name = exc.filename or args.csv
+        print(f"metapool: error: cannot write {name}: {exc.strerror}", file=sys.stderr)
+        return 2
     except InputError as exc:
         print(f"metapool: error: {exc}", file=sys.stderr)
         return 2
-    if not outcomes:
-        print(f"{review.source}: the review has no analyses")
-        return 0
-    # --check re-runs the outcomes itself; the tables and --csv need the results here
-    results = {o.key: _analyse(o) for o in outcomes} if args.csv or not args.check else {}
-    if args.check:
-        check = review.compare(rtol=args.rtol, outcomes=outcomes)
-        print(check)
-        status = 0 if check.passed else 1
-    else:
-        status = _tables(review, outcomes, results)
-    if args.csv:
-        done = [(o, r) for o in outcomes if isinstance(r := results[o.key], MetaAnalysis)]
-        try:
-            _write_csv(args.csv, done)
-        except OSError as exc:
-            print(f"metapool: error: cannot write {args.csv}: {exc.strerror}", file=sys.stderr)
-            return 2
     return status
 
 
-def _analyse(outcome: Outcome) -> MetaAnalysis | str | None:
+def _analyse(outcome: Outcome, overrides: dict[str, Any]) -> MetaAnalysis | str | None:
     """The outcome's result, the reason it has none, or None without study data."""
     if outcome.error is None and not outcome.studies:
         return None
     try:
-        return outcome.analyse()
+        return outcome.analyse(**overrides)
     except InputError as exc:
         return str(exc)
 
@@ -169,24 +242,76 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _write_csv(path: str, results: list[tuple[Outcome, MetaAnalysis]]) -> None:
+def _write_csv(
+    path: str, done: list[tuple[Review, list[Outcome], dict[str, Any]]], several: bool
+) -> None:
     rows: list[dict[str, Any]] = []
-    for outcome, res in results:
-        ids = {
-            "comparison": outcome.comparison,
-            "outcome": outcome.number,
-            "outcome_name": outcome.name,
-            "data_type": res.settings.data_type.value,
-            "measure": res.settings.measure,
-            "method": res.settings.method.value,
-            "model": res.settings.model.value,
-        }
-        rows.extend({**ids, **row} for row in result_rows(res))
+    for review, outcomes, results in done:
+        for outcome in outcomes:
+            res = results[outcome.key]
+            if not isinstance(res, MetaAnalysis):
+                continue
+            ids = {
+                "file": review.source if several else None,
+                "comparison": outcome.comparison,
+                "outcome": outcome.number,
+                "outcome_name": outcome.name,
+                "data_type": res.settings.data_type.value,
+                "measure": res.settings.measure,
+                "method": res.settings.method.value,
+                "model": res.settings.model.value,
+            }
+            rows.extend({**ids, **row} for row in result_rows(res))
     seen = list(dict.fromkeys(key for row in rows for key in row))
-    # every outcome's data fields before the result columns
-    columns = [k for k in (*_ID_COLUMNS, *seen) if k not in RESULT_COLUMNS]
+    # every outcome's data fields before the result columns; a file column with several files
+    first = _ID_COLUMNS if several else _ID_COLUMNS[1:]
+    columns = [k for k in (*first, *seen) if k not in RESULT_COLUMNS and (several or k != "file")]
     columns = list(dict.fromkeys(columns)) + list(RESULT_COLUMNS)
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=columns)
         writer.writeheader()
         writer.writerows({k: _cell(row.get(k)) for k in columns} for row in rows)
+
+
+def _write_forests(
+    folder: str,
+    fmt: str,
+    done: list[tuple[Review, list[Outcome], dict[str, Any]]],
+    several: bool,
+) -> None:
+    """One forest plot per analysed outcome: ``DIR/analysis-1.2.png`` (with several
+    files ``DIR/<file name>-analysis-1.2.png``)."""
+    from metapool.report_html import outcome_forest
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for review, outcomes, results in done:
+        stem = f"{Path(review.source).stem}-" if several else ""
+        for outcome in outcomes:
+            res = results[outcome.key]
+            if isinstance(res, MetaAnalysis):
+                fig = outcome_forest(outcome, res, review.risk_of_bias)
+                fig.savefig(out / f"{stem}analysis-{outcome.key}.{fmt}", dpi=150)
+
+
+def _write_report(
+    path: str,
+    done: list[tuple[Review, list[Outcome], dict[str, Any]]],
+    overrides: dict[str, Any],
+) -> None:
+    from metapool.report_html import write_report
+
+    reviews = [
+        attrs.evolve(review, comparisons=_only(review, outcomes)) for review, outcomes, _ in done
+    ]
+    write_report(reviews[0] if len(reviews) == 1 else reviews, path, overrides=overrides)
+
+
+def _only(review: Review, outcomes: list[Outcome]) -> tuple[Comparison, ...]:
+    """The review's comparisons with the chosen outcomes only (``--outcome``)."""
+    keys = {o.key for o in outcomes}
+    kept = (
+        attrs.evolve(c, outcomes=tuple(o for o in c.outcomes if o.key in keys))
+        for c in review.comparisons
+    )
+    return tuple(c for c in kept if c.outcomes)

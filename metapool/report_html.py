@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from metapool.results import MetaAnalysis
     from metapool.vocabulary import Settings
 
-__all__ = ["html_report", "write_report"]
+__all__ = ["html_report", "outcome_forest", "write_report"]
 
 _CSS = """
 body { font-family: Arial, "Liberation Sans", Helvetica, sans-serif; font-size: 14px;
@@ -72,7 +72,8 @@ class _Item:
     result: MetaAnalysis | None
     problem: str | None = None  # why there is no result
     check: OutcomeCheck | None = None
-    labels: tuple[tuple[str, str], tuple[str, str]] | None = None  # groups, graph
+    outcome: Outcome | None = None  # a review's outcome: labels for the plot
+    rob: RiskOfBias | None = None  # its review's judgements
 
 
 def _svg(fig: Figure, prefix: str) -> str:
@@ -139,18 +140,29 @@ def _check(check: OutcomeCheck) -> str:
     )
 
 
-def _forest(item: _Item, index: int, rob: RiskOfBias | None) -> str:
+def outcome_forest(
+    outcome: Outcome | None, res: MetaAnalysis, risk_of_bias: RiskOfBias | None = None
+) -> Figure:
+    """The forest plot of a review's outcome with the file's labels, and the
+    risk-of-bias columns when the judgements cover its studies."""
     from metapool.plots.forest import forest
 
-    assert item.result is not None
     kwargs: dict[str, Any] = {}
-    if item.labels is not None:
-        groups, graph = item.labels
-        kwargs = {"group_labels": groups, "left_label": graph[0], "right_label": graph[1]}
-    studies = {s.study for s in item.result.studies}
-    if rob is not None and studies & set(rob.studies):
-        kwargs["risk_of_bias"] = rob  # RevMan 5.4's columns right of the graph
-    fig = forest(item.result, **kwargs)
+    if outcome is not None:
+        kwargs = {
+            "group_labels": outcome.group_labels,
+            "left_label": outcome.graph_labels[0],
+            "right_label": outcome.graph_labels[1],
+        }
+    studies = {s.study for s in res.studies}
+    if risk_of_bias is not None and studies & set(risk_of_bias.studies):
+        kwargs["risk_of_bias"] = risk_of_bias  # RevMan 5.4's columns right of the graph
+    return forest(res, **kwargs)
+
+
+def _forest(item: _Item, index: int) -> str:
+    assert item.result is not None
+    fig = outcome_forest(item.outcome, item.result, item.rob)
     caption = f"Forest plot of {html.escape(item.heading)}"
     return (
         f'<figure class="forest">{_svg(fig, f"fig{index}")}<figcaption>{caption}</figcaption>'
@@ -171,9 +183,7 @@ def _absolute(res: MetaAnalysis, control_risk: Any) -> str:
     return f"<p>{html.escape(str(effects))}</p>"
 
 
-def _section(
-    item: _Item, index: int, figures: bool, control_risk: Any, rob: RiskOfBias | None
-) -> str:
+def _section(item: _Item, index: int, figures: bool, control_risk: Any) -> str:
     parts = [
         f'<section class="analysis" id="{item.anchor}">',
         f"<h2>{html.escape(item.heading)}</h2>",
@@ -182,7 +192,7 @@ def _section(
         parts.append(f'<p class="error">{html.escape(item.problem or "Not analysed.")}</p>')
     else:
         if figures:
-            parts.append(_forest(item, index, rob))
+            parts.append(_forest(item, index))
         table = render(*analysis_table(item.result), "html")
         parts += [
             f'<div class="table-wrap">{table}</div>',
@@ -197,14 +207,14 @@ def _section(
     return "\n".join(parts)
 
 
-def _risk_of_bias(rob: RiskOfBias, figures: bool) -> str:
-    parts = ['<section class="risk-of-bias" id="risk-of-bias">', "<h2>Risk of bias</h2>"]
+def _risk_of_bias(rob: RiskOfBias, figures: bool, anchor: str, heading: str) -> str:
+    parts = [f'<section class="risk-of-bias" id="{anchor}">', f"<h2>{html.escape(heading)}</h2>"]
     if figures:
         for name, fig in (
             ("Risk of bias graph", rob.graph()),
             ("Risk of bias summary", rob.summary()),
         ):
-            prefix = "rob-graph" if "graph" in name else "rob-summary"
+            prefix = f"rob{anchor.removeprefix('risk-of-bias')}-{name.split()[-1]}"
             parts.append(
                 f'<figure class="risk-of-bias">{_svg(fig, prefix)}<figcaption>{name}'
                 "</figcaption></figure>"
@@ -215,30 +225,56 @@ def _risk_of_bias(rob: RiskOfBias, figures: bool) -> str:
     return "\n".join(parts)
 
 
-def _outcome_item(review: Review, outcome: Outcome, check: bool) -> _Item:
+def _outcome_item(
+    review: Review, outcome: Outcome, check: bool, overrides: Mapping[str, Any], prefix: str
+) -> _Item:
     names = {c.number: c.name for c in review.comparisons}
     heading = (
         f"Analysis {outcome.key}: Comparison {outcome.comparison} "
         f"{names.get(outcome.comparison, '')}, Outcome {outcome.number} {outcome.name}"
     )
-    anchor = f"analysis-{outcome.comparison}-{outcome.number}"
+    if prefix:
+        heading = f"{review.title or review.source}, {heading}"
+    anchor = f"{prefix}analysis-{outcome.comparison}-{outcome.number}"
     compared = review.compare(outcomes=[outcome]).outcomes[0] if check else None
-    labels = (outcome.group_labels, outcome.graph_labels)
+    item = _Item(anchor, heading, None, check=compared, outcome=outcome, rob=review.risk_of_bias)
     if outcome.error is None and not outcome.studies:
-        return _Item(anchor, heading, None, "No study data.", compared)
+        return attrs.evolve(item, problem="No study data.")
     try:
-        return _Item(anchor, heading, outcome.analyse(), check=compared, labels=labels)
+        return attrs.evolve(item, result=outcome.analyse(**overrides))
     except InputError as exc:
-        return _Item(anchor, heading, None, f"Not analysed: {exc}", compared)
+        return attrs.evolve(item, problem=f"Not analysed: {exc}")
 
 
-def _items(source: Any, check: bool) -> tuple[str, list[_Item], RiskOfBias | None]:
+# (anchor, heading, judgements) of each risk-of-bias section
+_Bias = tuple[str, str, "RiskOfBias"]
+
+
+def _items(
+    source: Any, check: bool, overrides: Mapping[str, Any]
+) -> tuple[str, list[_Item], list[_Bias]]:
     from metapool.io.review import Review
     from metapool.results import MetaAnalysis
 
     if isinstance(source, Review):
-        items = [_outcome_item(source, o, check) for o in source.outcomes]
-        return source.title or source.source, items, source.risk_of_bias
+        source = [source]
+        single = True
+    else:
+        single = False
+    if isinstance(source, Sequence) and source and all(isinstance(r, Review) for r in source):
+        items, biases = [], []
+        for i, review in enumerate(source, start=1):
+            prefix = "" if single else f"r{i}-"
+            items += [_outcome_item(review, o, check, overrides, prefix) for o in review.outcomes]
+            if review.risk_of_bias is not None:
+                name = (
+                    "Risk of bias" if single else f"{review.title or review.source}: risk of bias"
+                )
+                biases.append(
+                    (f"risk-of-bias{'' if single else f'-{i}'}", name, review.risk_of_bias)
+                )
+        title = source[0].title or source[0].source if single else f"{len(source)} reviews"
+        return title, items, biases
     if isinstance(source, MetaAnalysis):
         source = [source]
     pairs: Iterable[tuple[Any, Any]]
@@ -256,7 +292,7 @@ def _items(source: Any, check: bool) -> tuple[str, list[_Item], RiskOfBias | Non
         if not isinstance(res, MetaAnalysis):
             raise InputError(f"report item {name!r}: {type(res).__name__} is not a MetaAnalysis")
         items.append(_Item(f"analysis-{i}", str(name), res))
-    return "metapool analyses", items, None
+    return "metapool analyses", items, []
 
 
 def html_report(
@@ -267,6 +303,7 @@ def html_report(
     check: bool = True,
     risk_of_bias: RiskOfBias | None = None,
     control_risk: Any = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> str:
     """The HTML text of a report (see :func:`write_report`).
 
@@ -280,17 +317,18 @@ def html_report(
     """
     from metapool import __version__
 
-    name, items, rob = _items(source, check)
-    rob = risk_of_bias if risk_of_bias is not None else rob
+    # RevMan's stored results belong to the file's settings: no check under others
+    name, items, biases = _items(source, check and not overrides, overrides or {})
+    if risk_of_bias is not None:
+        biases = [("risk-of-bias", "Risk of bias", risk_of_bias)]
+        items = [attrs.evolve(item, rob=risk_of_bias) for item in items]
     heading = html.escape(title or name)
     contents = [
-        f'<li><a href="#{item.anchor}">{html.escape(item.heading)}</a></li>' for item in items
+        f'<li><a href="#{anchor}">{html.escape(text)}</a></li>'
+        for anchor, text in [(i.anchor, i.heading) for i in items] + [b[:2] for b in biases]
     ]
-    if rob is not None:
-        contents.append('<li><a href="#risk-of-bias">Risk of bias</a></li>')
-    sections = [_section(item, i, figures, control_risk, rob) for i, item in enumerate(items)]
-    if rob is not None and rob.judgements:
-        sections.append(_risk_of_bias(rob, figures))
+    sections = [_section(item, i, figures, control_risk) for i, item in enumerate(items)]
+    sections += [_risk_of_bias(rob, figures, anchor, text) for anchor, text, rob in biases]
     meta = f"Made by metapool {__version__}"
     if hasattr(source, "source") and source.source:
         meta += f" from {html.escape(os.path.basename(source.source))}"
@@ -322,13 +360,14 @@ def write_report(
     check: bool = True,
     risk_of_bias: RiskOfBias | None = None,
     control_risk: Any = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write one self-contained HTML page with every analysis of ``source``.
 
     Parameters
     ----------
-    source : Review, MetaAnalysis, list or dict of MetaAnalysis
-        A review read from a file (every outcome, analysed with its own
+    source : Review, list of Review, MetaAnalysis, list or dict of MetaAnalysis
+        Reviews read from files (every outcome, analysed with its own
         settings), or results of :func:`metapool.analyse` (a dict's keys are
         the headings).
     path : str or path-like
@@ -345,6 +384,10 @@ def write_report(
         Assumed control risks: each dichotomous analysis gets its
         summary-of-findings absolute effects (:func:`metapool.sof.absolute_effects`),
         each SMD its rule-of-thumb size.
+    overrides : mapping, optional
+        For reviews: :func:`metapool.analyse` options that replace the files'
+        settings (e.g. :data:`metapool.REVMAN_WEB`); the comparison with
+        RevMan's stored results is then left out.
 
     Returns
     -------
@@ -367,6 +410,7 @@ def write_report(
         check=check,
         risk_of_bias=risk_of_bias,
         control_risk=control_risk,
+        overrides=overrides,
     )
     out = Path(path)
     try:

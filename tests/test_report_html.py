@@ -14,11 +14,12 @@ import pytest
 
 matplotlib.use("Agg")
 
+from revman_files import data, outcome, review, subgroup, write
+from test_risk_of_bias import _items
+
 import metapool
 from metapool import InputError
 from metapool.report_html import html_report, write_report
-from tests.revman_files import data, outcome, review, subgroup, write
-from tests.test_risk_of_bias import _items
 
 
 def _review(tmp_path: Path) -> metapool.io.Review:
@@ -102,7 +103,7 @@ def test_report_holds_every_analysis(tmp_path: Path) -> None:
 
 
 def test_report_of_stored_results_shows_the_agreement(tmp_path: Path) -> None:
-    from tests.revman_files import RM5, example
+    from revman_files import RM5, example
 
     page = html_report(metapool.read_rm5(example(RM5)), figures=False)
     first = _sections(page)["analysis-1-1"]

@@ -12,12 +12,12 @@ import pytest
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+from revman_files import RM5, ZIP, data, element, example, named, outcome, review, write
 
 import metapool
 from metapool import InputError
 from metapool.io.risk_of_bias import Judgement, RiskOfBias, read_risk_of_bias_csv
 from metapool.plots.risk_of_bias import ROB_COLOURS
-from tests.revman_files import RM5, ZIP, data, element, example, named, outcome, review, write
 
 
 def _items() -> str:
