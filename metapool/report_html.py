@@ -4,7 +4,7 @@ Per comparison and outcome: RevMan's table, the forest plot (inline SVG), the
 settings used and, where the file stores RevMan's results, how closely
 metapool reproduced them; a contents list at the top and the risk-of-bias
 figures at the end. The page loads nothing from the network (figures are
-inline SVG with their glyphs as paths) and its style sheet has a print layout
+inline SVG) and its style sheet has a print layout
 that starts every analysis on a new page.
 """
 
@@ -43,6 +43,7 @@ nav ol { line-height: 1.5; }
 section.analysis { border-top: 1px solid #999; }
 figure { margin: 1em 0; overflow: hidden; }
 figure svg { display: block; max-width: 100%; height: auto; }
+figure svg text { font-family: Arial, "Liberation Sans", Arimo, Helvetica, sans-serif !important; }
 figcaption { font-size: 0.9em; color: #444; }
 table.metapool { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 table.metapool th, table.metapool td { padding: 2px 8px; border-bottom: 1px solid #ddd;
@@ -77,9 +78,18 @@ class _Item:
 
 
 def _svg(fig: Figure, prefix: str) -> str:
-    """A figure as inline SVG, its ids prefixed so that figures on one page do not clash."""
+    """A figure as inline SVG, its ids prefixed so that figures on one page do not clash.
+
+    Text stays text (``svg.fonttype`` "none"): the page is a quarter of the size,
+    it is written twice as fast, and its words can be searched and copied. The
+    style sheet gives it Arial or a font with Arial's metrics, as the plots
+    measured their columns with.
+    """
+    import matplotlib
+
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buffer, format="svg")
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
     text = re.sub(r'\bid="', f'id="{prefix}-', text)

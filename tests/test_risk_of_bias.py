@@ -276,3 +276,12 @@ def test_forest_plot_with_risk_of_bias_columns() -> None:
     for text in table.texts:
         box = text.get_window_extent(renderer)
         assert box.x0 >= 0 and box.x1 <= fig.bbox.width + 1 and box.y0 >= 0
+
+
+def test_risk_of_bias_header_fits_over_one_column() -> None:
+    res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
+    fig = res.forest(risk_of_bias=RiskOfBias.from_records([("MRC-1", "Other bias", "low")]))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    (header,) = [t for t in fig.axes[0].texts if t.get_text() == "Risk of Bias"]
+    assert header.get_window_extent(renderer).x1 <= fig.bbox.width

@@ -422,12 +422,17 @@ def _letter(i: int) -> str:
     return chr(ord("A") + i) if i < 26 else f"A{i - 25}"
 
 
+def _bias_block(font: float, n: int) -> float:
+    """Width of the risk-of-bias columns: a column per domain, at least their header's."""
+    return max(_BIAS_COLUMN * font * n, text_width("Risk of Bias", font, bold=True))
+
+
 def _with_bias(layout: _Layout, domains: Sequence[str]) -> _Layout:
     """Room for the risk-of-bias columns right of the graph and their legend below it."""
     if not domains:
         return layout
     font, margin = layout.font, _MARGIN * layout.font
-    columns = _GAP * font + _BIAS_COLUMN * font * len(domains)
+    columns = _GAP * font + _bias_block(font, len(domains))
     legend = [text_width("Risk of bias legend", font, bold=True)]
     legend += [text_width(f"({_letter(i)}) {d}", font) for i, d in enumerate(domains)]
     width = max(layout.width + columns, 2 * margin + max(legend))
@@ -440,7 +445,8 @@ def _draw_bias(ax: Axes, table: _Table, layout: _Layout, rob: RiskOfBias) -> Non
     font = layout.font
     step = _BIAS_COLUMN * font
     domains = rob.domains
-    left = layout.width - _MARGIN * font - step * len(domains)
+    block = _bias_block(font, len(domains))
+    left = layout.width - _MARGIN * font - block + (block - step * len(domains)) / 2
     centres = [left + step * (i + 0.5) for i in range(len(domains))]
     _text(
         ax,
