@@ -29,7 +29,7 @@ from metapool.errors import InputError
 from metapool.io import Comparison, Outcome, Review, read_review, result_rows
 from metapool.io.dataframe import RESULT_COLUMNS
 from metapool.results import MetaAnalysis
-from metapool.vocabulary import TAU2_METHODS
+from metapool.vocabulary import TAU2_METHODS, DataType
 
 __all__ = ["main"]
 
@@ -100,8 +100,51 @@ def _parser() -> argparse.ArgumentParser:
         choices=tuple(_PRESETS),
         help="re-run under other methods: revman-web is RevMan Web's random-effects methods",
     )
+    parser.add_argument(
+        "--kind",
+        choices=tuple(t.value for t in DataType),
+        help="read each FILE as a tidy CSV of your own: one row per study, columns named as "
+        "the record fields (study, events_exp, total_exp, ...; subgroup optional)",
+    )
+    parser.add_argument("--measure", help="effect measure of a tidy CSV (e.g. OR, RR, MD, SMD)")
+    parser.add_argument("--method", help="pooling method of a tidy CSV (MH, IV, PETO)")
     parser.add_argument("--version", action="version", version=f"metapool {__version__}")
     return parser
+
+
+def _tidy(path: str, args: argparse.Namespace) -> Review:
+    """A tidy CSV of study rows as a review of one outcome (read with pandas)."""
+    from metapool.io import from_dataframe
+
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is installed in the test environment
+        raise InputError("a tidy CSV needs pandas: pip install metapool[pandas]") from None
+
+    if not args.measure:
+        raise InputError(f"{path}: a tidy CSV (--kind) needs --measure")
+    try:
+        frame = pd.read_csv(
+            path, dtype={"study": str, "subgroup": str}, keep_default_na=False, na_values=[""]
+        )
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read the CSV ({exc})") from exc
+    subgroup = "subgroup" if "subgroup" in frame.columns else None
+    try:
+        studies = tuple(from_dataframe(frame, args.kind, subgroup=subgroup))
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+    settings = {"measure": args.measure, **({"method": args.method} if args.method else {})}
+    outcome = Outcome(
+        1,
+        1,
+        Path(path).stem,
+        DataType(args.kind),
+        studies,
+        settings,
+        subgroups=subgroup is not None,
+    )
+    return Review(Path(path).stem, (), (Comparison(1, Path(path).name, (outcome,)),), path, "csv")
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -152,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     done: list[tuple[Review, list[Outcome], dict[str, Any]]] = []
     for path in args.file:
         try:
-            review = read_review(path)
+            review = _tidy(path, args) if args.kind else read_review(path)
             outcomes = (
                 [review.outcome(s) for s in args.outcome] if args.outcome else list(review.outcomes)
             )

@@ -79,3 +79,30 @@ def test_several_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_outputs_need_a_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--report", "x.html"]) == 2
     assert "need a FILE" in capsys.readouterr().err
+
+
+def test_tidy_csv_of_ones_own(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "trials.csv"
+    path.write_text(
+        "study,events_exp,total_exp,events_ctrl,total_ctrl,subgroup\n"
+        "MRC-1,49,615,67,624,early\nCDP,44,758,64,771,early\nMRC-2,102,832,126,850,late\n",
+        encoding="utf-8",
+    )
+    assert main([str(path), "--kind", "dichotomous", "--measure", "OR", "--method", "MH"]) == 0
+    out = capsys.readouterr().out
+    studies = [
+        metapool.Dichotomous("MRC-1", 49, 615, 67, 624, subgroup="early"),
+        metapool.Dichotomous("CDP", 44, 758, 64, 771, subgroup="early"),
+        metapool.Dichotomous("MRC-2", 102, 832, 126, 850, subgroup="late"),
+    ]
+    expected = metapool.analyse(studies, measure="OR", method="MH")
+    assert str(expected) in out
+    assert main([str(path), "--kind", "dichotomous"]) == 2
+    assert "needs --measure" in capsys.readouterr().err
+    assert main([str(path), "--kind", "continuous", "--measure", "MD"]) == 2
+    assert "no column 'mean_exp'" in capsys.readouterr().err
+    report = tmp_path / "r.html"
+    assert (
+        main([str(path), "--kind", "dichotomous", "--measure", "RR", "--report", str(report)]) == 0
+    )
+    assert "Risk Ratio M-H, Fixed, 95% CI" in report.read_text(encoding="utf-8")
