@@ -75,6 +75,7 @@ class _Item:
     check: OutcomeCheck | None = None
     outcome: Outcome | None = None  # a review's outcome: labels for the plot
     rob: RiskOfBias | None = None  # its review's judgements
+    group: str | None = None  # the comparison it belongs to, for the contents
 
 
 def _svg(fig: Figure, prefix: str) -> str:
@@ -246,8 +247,19 @@ def _outcome_item(
     if prefix:
         heading = f"{review.title or review.source}, {heading}"
     anchor = f"{prefix}analysis-{outcome.comparison}-{outcome.number}"
+    group = f"Comparison {outcome.comparison}: {names.get(outcome.comparison, '')}"
+    if prefix:
+        group = f"{review.title or review.source}, {group}"
     compared = review.compare(outcomes=[outcome]).outcomes[0] if check else None
-    item = _Item(anchor, heading, None, check=compared, outcome=outcome, rob=review.risk_of_bias)
+    item = _Item(
+        anchor,
+        heading,
+        None,
+        check=compared,
+        outcome=outcome,
+        rob=review.risk_of_bias,
+        group=group,
+    )
     if outcome.error is None and not outcome.studies:
         return attrs.evolve(item, problem="No study data.")
     try:
@@ -305,6 +317,29 @@ def _items(
     return "metapool analyses", items, []
 
 
+def _contents(items: list[_Item], biases: list[_Bias]) -> str:
+    """The contents list: analyses under their comparisons, then risk of bias."""
+
+    def link(anchor: str, text: str) -> str:
+        return f'<a href="#{anchor}">{html.escape(text)}</a>'
+
+    lines = ['<ol class="contents">']
+    group: str | None = None
+    for item in items:
+        if item.group != group:
+            if group is not None:
+                lines.append("</ol></li>")
+            if item.group is not None:
+                lines.append(f"<li>{html.escape(item.group)}<ol>")
+            group = item.group
+        lines.append(f"<li>{link(item.anchor, item.heading)}</li>")
+    if group is not None:
+        lines.append("</ol></li>")
+    lines += [f"<li>{link(anchor, text)}</li>" for anchor, text, _ in biases]
+    lines.append("</ol>")
+    return "\n".join(lines)
+
+
 def html_report(
     source: Any,
     *,
@@ -333,10 +368,7 @@ def html_report(
         biases = [("risk-of-bias", "Risk of bias", risk_of_bias)]
         items = [attrs.evolve(item, rob=risk_of_bias) for item in items]
     heading = html.escape(title or name)
-    contents = [
-        f'<li><a href="#{anchor}">{html.escape(text)}</a></li>'
-        for anchor, text in [(i.anchor, i.heading) for i in items] + [b[:2] for b in biases]
-    ]
+    contents = _contents(items, biases)
     sections = [_section(item, i, figures, control_risk) for i, item in enumerate(items)]
     sections += [_risk_of_bias(rob, figures, anchor, text) for anchor, text, rob in biases]
     meta = f"Made by metapool {__version__}"
@@ -351,9 +383,9 @@ def html_report(
             "</head><body>",
             f"<h1>{heading}</h1>",
             f'<p class="meta">{meta}; {len(items)} analyses.</p>',
-            '<nav><h2>Contents</h2><ol class="contents">',
-            *contents,
-            "</ol></nav>",
+            "<nav><h2>Contents</h2>",
+            contents,
+            "</nav>",
             *sections,
             "</body></html>",
             "",

@@ -184,6 +184,28 @@ class RiskOfBias:
 
         return risk_of_bias_summary(self, **kwargs)
 
+    def to_table(self, fmt: str = "text") -> str:
+        """A row per study, a column per domain (``low``, ``unclear``, ``high``, blank:
+        not judged), as ``"text"``, ``"csv"``, ``"markdown"`` or ``"html"``.
+
+        Examples
+        --------
+        >>> rob = RiskOfBias.from_records([("A", "Blinding", "low"), ("B", "Blinding", "high")])
+        >>> print(rob.to_table())
+        Study  Blinding
+        ---------------
+        A           low
+        B          high
+        """
+        from metapool.io.tables import render
+
+        judged = {(j.study, j.domain): j.judgement for j in self.judgements}
+        rows = [[s, *(judged.get((s, d), "") for d in self.domains)] for s in self.studies]
+        return render(["Study", *self.domains], rows, fmt)
+
+    def _repr_html_(self) -> str:
+        return self.to_table("html")
+
     def to_dataframe(self) -> pd.DataFrame:
         """One row per judgement: ``study``, ``domain``, ``judgement``, ``support``."""
         from metapool.io.dataframe import _pandas
