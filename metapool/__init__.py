@@ -19,6 +19,7 @@ from metapool.io import (
     read_revman_csv,
     read_rm5,
 )
+from metapool.io.risk_of_bias import RiskOfBias
 from metapool.metareg import MetaRegression, metareg
 from metapool.records import Continuous, Dichotomous, Generic, OMinusE
 from metapool.results import MetaAnalysis
@@ -37,6 +38,7 @@ __all__ = [
     "MetapoolWarning",
     "OMinusE",
     "PoolResult",
+    "RiskOfBias",
     "analyse",
     "effect_sizes",
     "examples",

@@ -1,9 +1,11 @@
-"""Command line: ``python -m metapool [FILE] [--check] [--outcome N.M] [--csv OUT]``.
+"""Command line: ``python -m metapool [FILE ...] [--check] [--outcome N.M] [--csv OUT]``.
 
-Without FILE it analyses the bundled examples. With a RevMan file (``.rm5``,
+Without FILE it analyses the bundled examples. With RevMan files (``.rm5``,
 RevMan 5 CSV export or RevMan Web data package) it prints every outcome's
 RevMan-style table, or with ``--check`` how closely metapool reproduces the
-results RevMan stored.
+results RevMan stored. ``--report`` writes one HTML page of every analysis,
+``--forest`` a forest plot per outcome; ``--model``, ``--tau2`` and
+``--preset`` re-run the outcomes with other methods than the file's.
 
 Exit codes: 0 success; 1 ``--check`` found values beyond tolerance; 2 the
 file, an outcome of it, or the arguments are unusable (one line on stderr per
@@ -19,18 +21,32 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
-from metapool import examples
-from metapool.analysis import analyse
+import attrs
+
+from metapool import __version__, examples
+from metapool.analysis import REVMAN_WEB, analyse
 from metapool.errors import InputError
-from metapool.io import Outcome, Review, read_review, result_rows
+from metapool.io import Comparison, Outcome, Review, read_review, result_rows
 from metapool.io.dataframe import RESULT_COLUMNS
 from metapool.results import MetaAnalysis
+from metapool.vocabulary import TAU2_METHODS, DataType
 
 __all__ = ["main"]
 
-_ID_COLUMNS = ("comparison", "outcome", "outcome_name", "data_type", "measure", "method", "model")
+_PRESETS = {"revman-web": REVMAN_WEB}
+_ID_COLUMNS = (
+    "file",
+    "comparison",
+    "outcome",
+    "outcome_name",
+    "data_type",
+    "measure",
+    "method",
+    "model",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
             "file, outcome or arguments; 3 --check found no stored results to compare"
         ),
     )
-    parser.add_argument("file", nargs="?", metavar="FILE", help="RevMan file to analyse")
+    parser.add_argument("file", nargs="*", metavar="FILE", help="RevMan files to analyse")
     parser.add_argument(
         "--check",
         action="store_true",
@@ -66,7 +82,86 @@ def _parser() -> argparse.ArgumentParser:
         default=1e-8,
         help="relative tolerance of --check for full-precision files (default 1e-8)",
     )
+    parser.add_argument(
+        "--report", metavar="OUT.html", help="also write every analysis to one HTML page"
+    )
+    parser.add_argument(
+        "--forest", metavar="DIR", help="also draw a forest plot per outcome into DIR"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("png", "svg", "pdf"),
+        default="png",
+        help="file format of --forest (default png)",
+    )
+    parser.add_argument(
+        "--model", choices=("fixed", "random"), help="analyse every outcome with this model"
+    )
+    parser.add_argument("--tau2", choices=TAU2_METHODS, help="tau² estimator (random effects)")
+    parser.add_argument(
+        "--preset",
+        choices=tuple(_PRESETS),
+        help="re-run under other methods: revman-web is RevMan Web's random-effects methods",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=tuple(t.value for t in DataType),
+        help="read each FILE as a tidy CSV of your own: one row per study, columns named as "
+        "the record fields (study, events_exp, total_exp, ...; subgroup optional)",
+    )
+    parser.add_argument("--measure", help="effect measure of a tidy CSV (e.g. OR, RR, MD, SMD)")
+    parser.add_argument("--method", help="pooling method of a tidy CSV (MH, IV, PETO)")
+    parser.add_argument("--version", action="version", version=f"metapool {__version__}")
     return parser
+
+
+def _tidy(path: str, args: argparse.Namespace) -> Review:
+    """A tidy CSV of study rows as a review of one outcome (read with pandas)."""
+    from metapool.io import from_dataframe
+
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is installed in the test environment
+        raise InputError(
+            "a tidy CSV needs pandas: pip install 'metapool[pandas]' "
+            "(in a clone of metapool: pip install '.[pandas]')"
+        ) from None
+
+    if not args.measure:
+        raise InputError(f"{path}: a tidy CSV (--kind) needs --measure")
+    try:
+        frame = pd.read_csv(
+            path, dtype={"study": str, "subgroup": str}, keep_default_na=False, na_values=[""]
+        )
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read the CSV ({exc})") from exc
+    subgroup = "subgroup" if "subgroup" in frame.columns else None
+    try:
+        studies = tuple(from_dataframe(frame, args.kind, subgroup=subgroup))
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+    settings = {"measure": args.measure, **({"method": args.method} if args.method else {})}
+    settings["number"] = None  # a table of one's own has no RevMan numbers to head subgroups
+    outcome = Outcome(
+        1,
+        1,
+        Path(path).stem,
+        DataType(args.kind),
+        studies,
+        settings,
+        subgroups=subgroup is not None,
+    )
+    return Review(Path(path).stem, (), (Comparison(1, Path(path).name, (outcome,)),), path, "csv")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The analyse options that replace the files' settings."""
+    chosen: dict[str, Any] = dict(_PRESETS[args.preset]) if args.preset else {}
+    if args.model:
+        chosen["model"] = args.model
+    if args.tau2:
+        chosen["tau2"] = args.tau2
+    return chosen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,48 +192,76 @@ def _run(argv: Sequence[str] | None) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error argparse has reported
+    except SystemExit as exc:  # --help, --version, or a usage error argparse has reported
         return int(exc.code or 0)
     if not (math.isfinite(args.rtol) and args.rtol >= 0):
         parser.print_usage(sys.stderr)
         _error(f"--rtol must be a non-negative number, got {args.rtol}")
         return 2
-    if args.file is None:
-        if args.check or args.outcome or args.csv:
+    if not args.file:
+        if args.check or args.outcome or args.csv or args.report or args.forest:
             parser.print_usage(sys.stderr)
-            _error("--check, --outcome and --csv need a FILE")
+            _error("--check, --outcome, --csv, --report and --forest need a FILE")
             return 2
         _examples(sys.stdout)
         return 0
-    try:
-        review = read_review(args.file)
-        outcomes = (
-            [review.outcome(s) for s in args.outcome] if args.outcome else list(review.outcomes)
+    overrides = _overrides(args)
+    if overrides and args.check:
+        _error(
+            "--check compares the files' own settings with RevMan's results; "
+            "--model, --tau2 and --preset change them"
         )
+        return 2
+    status = 0
+    done: list[tuple[Review, list[Outcome], dict[str, Any]]] = []
+    for path in args.file:
+        try:
+            review = _tidy(path, args) if args.kind else read_review(path)
+            outcomes = (
+                [review.outcome(s) for s in args.outcome] if args.outcome else list(review.outcomes)
+            )
+        except InputError as exc:
+            _error(str(exc))
+            return 2
+        if len(args.file) > 1:
+            print(f"== {review.source}: {review.title}")
+        if not outcomes:
+            print(f"{review.source}: the review has no analyses")
+            if args.check:
+                _error(f"{review.source}: --check compared nothing: the review has no analyses")
+                status = _worse(status, 3)
+            continue
+        # --check re-runs the outcomes itself; the tables and outputs need the results here
+        wanted = args.csv or args.report or args.forest or not args.check
+        results = {o.key: _analyse(o, overrides) for o in outcomes} if wanted else {}
+        if args.check:
+            status = _worse(status, _check(review, outcomes, args.rtol))
+        else:
+            status = _worse(status, _tables(review, outcomes, results))
+        done.append((review, outcomes, results))
+    try:
+        if args.csv:
+            _write_csv(args.csv, done, several=len(args.file) > 1)
+        if args.forest:
+            _write_forests(args.forest, args.format, done, several=len(args.file) > 1)
+        if args.report:
+            _write_report(args.report, done, overrides)
+    except OSError as exc:
+        _error(f"cannot write {exc.filename or args.csv}: {exc.strerror or exc}")
+        return 2
     except InputError as exc:
         _error(str(exc))
         return 2
-    if not outcomes:
-        print(f"{review.source}: the review has no analyses")
-        if args.check:
-            _error("--check compared nothing: the review has no analyses")
-            return 3
-        return 0
-    # --check re-runs the outcomes itself; the tables and --csv need the results here
-    results = {o.key: _analyse(o) for o in outcomes} if args.csv or not args.check else {}
-    if args.check:
-        status = _check(review, outcomes, args.rtol)
-    else:
-        status = _tables(review, outcomes, results)
-    if args.csv:
-        done = [(o, r) for o in outcomes if isinstance(r := results[o.key], MetaAnalysis)]
-        try:
-            _write_csv(args.csv, done)
-        except OSError as exc:
-            _error(f"cannot write {args.csv}: {exc.strerror or exc}")
-            return 2
     sys.stdout.flush()  # a closed pipe shows here, inside the handler of main
     return status
+
+
+#: exit statuses from the least to the most serious: a run reports its worst
+_SEVERITY = (0, 3, 1, 2)
+
+
+def _worse(a: int, b: int) -> int:
+    return max(a, b, key=_SEVERITY.index)
 
 
 def _error(message: str) -> None:
@@ -168,10 +291,10 @@ def _check(review: Review, outcomes: list[Outcome], rtol: float) -> int:
     return 0
 
 
-def _analyse(outcome: Outcome) -> MetaAnalysis | str:
+def _analyse(outcome: Outcome, overrides: dict[str, Any]) -> MetaAnalysis | str:
     """The outcome's result (not estimable without study data), or why it has none."""
     try:
-        return outcome.analyse()
+        return outcome.analyse(**overrides)
     except InputError as exc:
         return str(exc)
 
@@ -215,24 +338,76 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _write_csv(path: str, results: list[tuple[Outcome, MetaAnalysis]]) -> None:
+def _write_csv(
+    path: str, done: list[tuple[Review, list[Outcome], dict[str, Any]]], several: bool
+) -> None:
     rows: list[dict[str, Any]] = []
-    for outcome, res in results:
-        ids = {
-            "comparison": outcome.comparison,
-            "outcome": outcome.number,
-            "outcome_name": outcome.name,
-            "data_type": res.settings.data_type.value,
-            "measure": res.settings.measure,
-            "method": res.settings.method.value,
-            "model": res.settings.model.value,
-        }
-        rows.extend({**ids, **row} for row in result_rows(res))
+    for review, outcomes, results in done:
+        for outcome in outcomes:
+            res = results[outcome.key]
+            if not isinstance(res, MetaAnalysis):
+                continue
+            ids = {
+                "file": review.source if several else None,
+                "comparison": outcome.comparison,
+                "outcome": outcome.number,
+                "outcome_name": outcome.name,
+                "data_type": res.settings.data_type.value,
+                "measure": res.settings.measure,
+                "method": res.settings.method.value,
+                "model": res.settings.model.value,
+            }
+            rows.extend({**ids, **row} for row in result_rows(res))
     seen = list(dict.fromkeys(key for row in rows for key in row))
-    # every outcome's data fields before the result columns
-    columns = [k for k in (*_ID_COLUMNS, *seen) if k not in RESULT_COLUMNS]
+    # every outcome's data fields before the result columns; a file column with several files
+    first = _ID_COLUMNS if several else _ID_COLUMNS[1:]
+    columns = [k for k in (*first, *seen) if k not in RESULT_COLUMNS and (several or k != "file")]
     columns = list(dict.fromkeys(columns)) + list(RESULT_COLUMNS)
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=columns)
         writer.writeheader()
         writer.writerows({k: _cell(row.get(k)) for k in columns} for row in rows)
+
+
+def _write_forests(
+    folder: str,
+    fmt: str,
+    done: list[tuple[Review, list[Outcome], dict[str, Any]]],
+    several: bool,
+) -> None:
+    """One forest plot per analysed outcome: ``DIR/analysis-1.2.png`` (with several
+    files ``DIR/<file name>-analysis-1.2.png``)."""
+    from metapool.report_html import outcome_forest
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for review, outcomes, results in done:
+        stem = f"{Path(review.source).stem}-" if several else ""
+        for outcome in outcomes:
+            res = results[outcome.key]
+            if isinstance(res, MetaAnalysis):
+                fig = outcome_forest(outcome, res, review.risk_of_bias)
+                fig.savefig(out / f"{stem}analysis-{outcome.key}.{fmt}", dpi=150)
+
+
+def _write_report(
+    path: str,
+    done: list[tuple[Review, list[Outcome], dict[str, Any]]],
+    overrides: dict[str, Any],
+) -> None:
+    from metapool.report_html import write_report
+
+    reviews = [
+        attrs.evolve(review, comparisons=_only(review, outcomes)) for review, outcomes, _ in done
+    ]
+    write_report(reviews[0] if len(reviews) == 1 else reviews, path, overrides=overrides)
+
+
+def _only(review: Review, outcomes: list[Outcome]) -> tuple[Comparison, ...]:
+    """The review's comparisons with the chosen outcomes only (``--outcome``)."""
+    keys = {o.key for o in outcomes}
+    kept = (
+        attrs.evolve(c, outcomes=tuple(o for o in c.outcomes if o.key in keys))
+        for c in review.comparisons
+    )
+    return tuple(c for c in kept if c.outcomes)

@@ -24,6 +24,7 @@ __all__ = [
     "CI_STYLES",
     "Footnotes",
     "Shown",
+    "analysis_table",
     "count_text",
     "data_cells",
     "effect_text",
@@ -218,6 +219,14 @@ def _headers(res: MetaAnalysis) -> list[str]:
 def format_analysis(res: MetaAnalysis) -> str:
     """The whole RevMan table of an analysis, subgroups included, as its display
     options show it (:func:`shown`)."""
+    from metapool.io.tables import render
+
+    return render(*analysis_table(res))
+
+
+def analysis_table(res: MetaAnalysis) -> tuple[list[str], list[list[str] | str]]:
+    """The headers and rows of :func:`format_analysis` (a str: a line across the table),
+    footnotes last."""
     show = shown(res)
     pct = f"{res.settings.ci_level * 100:g}%"
     random = res.settings.model.value == "random"
@@ -287,16 +296,6 @@ def format_analysis(res: MetaAnalysis) -> str:
         rows.append(subgroup_differences_line(res.subgroup_differences))
     while rows and rows[-1] == "":
         rows.pop()
-    table = [r for r in rows if isinstance(r, list)]
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *table, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
-        return "  ".join([first, *rest]).rstrip()
-
-    out = [line(headers), "-" * len(line(headers))]
-    out += [line(r) if isinstance(r, list) else r for r in rows]
     if notes.lines():
-        out += ["", *notes.lines()]
-    return "\n".join(out)
+        rows += ["", *notes.lines()]
+    return headers, rows

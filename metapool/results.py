@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from metapool.diagnostics.sensitivity import Influence, Sequence
     from metapool.effects import EffectSizes
     from metapool.metareg import MetaRegression
+    from metapool.sof import AbsoluteEffects, SmdInterpretation
 
 __all__ = [
     "ArmTotals",
@@ -283,3 +284,37 @@ class MetaAnalysis(Subgroup):
         from metapool.io.dataframe import result_to_dataframe
 
         return result_to_dataframe(self)
+
+    # -- results out: summary of findings, tables, notebooks ----------------------
+    def absolute_effects(
+        self, control_risk: Any = None, *, desirable: bool = False
+    ) -> AbsoluteEffects | SmdInterpretation:
+        """Summary-of-findings absolute effects (risks per 1,000, NNT); see
+        :func:`metapool.sof.absolute_effects`."""
+        from metapool.sof import absolute_effects
+
+        return absolute_effects(self, control_risk, desirable=desirable)
+
+    def to_table(self, fmt: str = "text") -> str:
+        """RevMan's table as ``"text"`` (``str(res)``), ``"csv"``, ``"markdown"`` or ``"html"``."""
+        from metapool.io.tables import render
+        from metapool.report import analysis_table
+
+        return render(*analysis_table(self), fmt)
+
+    def write_table(self, path: Any, fmt: str | None = None) -> None:
+        """Write :meth:`to_table` to ``path`` (format from the suffix: .txt, .csv, .md, .html)."""
+        from metapool.io.tables import write_table
+        from metapool.report import analysis_table
+
+        write_table(path, *analysis_table(self), fmt)
+
+    def report(self, path: Any, **options: Any) -> Any:
+        """Write this analysis as an HTML page; see :func:`metapool.report_html.write_report`."""
+        from metapool.report_html import write_report
+
+        return write_report(self, path, **options)
+
+    def _repr_html_(self) -> str:
+        """The RevMan table in Jupyter."""
+        return self.to_table("html")

@@ -123,9 +123,12 @@ def test_numbered_headings() -> None:
 def test_dataframe_follows_the_option() -> None:
     pytest.importorskip("pandas")
     full = by_option().to_dataframe()
-    assert list(full["row"]) == ["study"] * 4 + ["subgroup"] * 2 + ["total"]
+    test = ["subgroup differences"]
+    assert list(full["row"]) == ["study"] * 4 + ["subgroup"] * 2 + ["total", *test]
     sub = by_option(totals="subtotals").to_dataframe()
-    assert list(sub["row"]) == ["study"] * 4 + ["subgroup"] * 2
+    assert list(sub["row"]) == ["study"] * 4 + ["subgroup"] * 2 + test
+    hidden = by_option(subgroup_test=False).to_dataframe()
+    assert list(hidden["row"]) == ["study"] * 4 + ["subgroup"] * 2 + ["total"]
     assert sub[sub["row"] == "study"].groupby("subgroup")["weight"].sum().round(10).tolist() == [
         100.0,
         100.0,

@@ -48,7 +48,7 @@ def test_dichotomous_with_renamed_columns() -> None:
 def test_round_trip_through_result_frame() -> None:
     res = metapool.analyse(metapool.examples.stem_cell_oa_pain(), measure="SMD", model="random")
     df = res.to_dataframe()
-    assert list(df["row"]) == ["study"] * 10 + ["subgroup"] * 3 + ["total"]
+    assert list(df["row"]) == ["study"] * 10 + ["subgroup"] * 3 + ["total", "subgroup differences"]
     studies = df[df["row"] == "study"]
     again = from_dataframe(studies, "continuous", subgroup="subgroup")
     assert again == metapool.examples.stem_cell_oa_pain()
@@ -142,3 +142,54 @@ def test_dichotomous_subgroup_column() -> None:
         }
     )
     assert from_dataframe(df, subgroup="grp")[1] == Dichotomous("B", 2, 10, 4, 10, "g2")
+
+
+def test_result_frame_carries_tests_intervals_settings_and_text() -> None:
+    studies = metapool.examples.stem_cell_oa_pain()
+    res = metapool.analyse(studies, measure="SMD", **metapool.REVMAN_WEB)
+    df = res.to_dataframe()
+    total = df[df["row"] == "total"].iloc[0]
+    h = res.heterogeneity
+    assert h.tau2_ci is not None and h.i2_ci is not None and res.prediction is not None
+    assert (total["tau2_ci_lower"], total["tau2_ci_upper"]) == (h.tau2_ci.lower, h.tau2_ci.upper)
+    assert (total["i2_ci_lower"], total["i2_ci_upper"]) == (h.i2_ci.lower, h.i2_ci.upper)
+    assert (total["pi_lower"], total["pi_upper"]) == (res.prediction.lower, res.prediction.upper)
+    t = res.total
+    assert total["text"] == f"{t.estimate:.2f} [{t.ci_lower:.2f}, {t.ci_upper:.2f}]"
+    assert set(df["tau2_method"]) == {"REML"} and set(df["hksj"]) == {True}
+    assert set(df["measure"]) == {"SMD"} and set(df["model"]) == {"random"}
+    test = df[df["row"] == "subgroup differences"].iloc[0]
+    diff = res.subgroup_differences
+    assert diff is not None
+    assert (test["q"], test["df"], test["p_q"], test["i2"]) == (
+        diff.q,
+        diff.df,
+        diff.p_value,
+        diff.i2,
+    )
+    assert math.isnan(test["estimate"])
+    # a study's text is RevMan's cell
+    assert (
+        df.iloc[0]["text"] == f"{res.studies[0].estimate:.2f} [{res.studies[0].ci_lower:.2f}, "
+        f"{res.studies[0].ci_upper:.2f}]"
+    )
+    fixed = metapool.analyse(metapool.examples.aspirin(), measure="OR").to_dataframe()
+    assert fixed["tau2_method"].isna().all() and math.isnan(fixed.iloc[-1]["pi_lower"])
+
+
+def test_pool_result_frame() -> None:
+    res = metapool.pool(
+        [0.1, 0.3, 0.2, -0.1, 0.4, 0.0],
+        [0.01, 0.02, 0.015, 0.02, 0.03, 0.01],
+        groups=["a", "a", "a", "b", "b", "b"],
+        prediction=True,
+        tau2_ci=True,
+    )
+    df = res.to_dataframe()
+    assert list(df["group"]) == ["a", "b"]
+    assert list(df["estimate"]) == list(res.estimate)
+    assert list(df["p_q"]) == list(res.p_q)
+    assert res.pi_lower is not None and list(df["pi_lower"]) == list(res.pi_lower)
+    assert "tau2_ci_upper" in df.columns and "weights" not in df.columns
+    plain = metapool.pool([0.1, 0.2], [0.01, 0.02]).to_dataframe()
+    assert "pi_lower" not in plain.columns and plain.shape == (1, 17)

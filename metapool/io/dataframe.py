@@ -20,18 +20,21 @@ from metapool._typing import BoolArray, FloatArray
 from metapool.errors import InputError
 from metapool.io._common import FIELDS, data_type, number, record
 from metapool.records import Study
-from metapool.report import shown
-from metapool.vocabulary import DataType
+from metapool.report import effect_text, shown
+from metapool.vocabulary import DataType, Model
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from metapool.results import MetaAnalysis, Subgroup
+    from metapool.pooling.engine import PoolResult
+    from metapool.results import Interval, MetaAnalysis, Subgroup
 
 __all__ = [
     "CONVERSION_FIELDS",
     "RESULT_COLUMNS",
+    "SETTINGS_COLUMNS",
     "from_dataframe",
+    "pool_result_to_dataframe",
     "result_rows",
     "result_to_dataframe",
 ]
@@ -47,6 +50,13 @@ CONVERSION_FIELDS = tuple(
 RESULT_COLUMNS = (
     "estimable", "estimate", "ci_lower", "ci_upper", "se", "weight",
     "k", "z", "p_value", "q", "df", "p_q", "i2", "tau2",
+    "tau2_ci_lower", "tau2_ci_upper", "i2_ci_lower", "i2_ci_upper", "pi_lower", "pi_upper",
+    "text",
+)  # fmt: skip
+
+#: the analysis settings :func:`result_rows` repeats on every row, before the data fields
+SETTINGS_COLUMNS = (
+    "measure", "method", "model", "tau2_method", "ci_level", "study_ci_level", "hksj",
 )  # fmt: skip
 
 
@@ -304,8 +314,13 @@ def _cell(
     raise InputError(problem)
 
 
+def _interval(interval: Interval | None) -> tuple[float, float]:
+    return (math.nan, math.nan) if interval is None else (interval.lower, interval.upper)
+
+
 def _pooled_row(part: Subgroup, row: str, name: str | None, weight: float) -> dict[str, Any]:
     t, h = part.total, part.heterogeneity
+    tau2_ci, i2_ci, pi = _interval(h.tau2_ci), _interval(h.i2_ci), _interval(part.prediction)
     return {
         "row": row,
         "subgroup": name,
@@ -324,32 +339,62 @@ def _pooled_row(part: Subgroup, row: str, name: str | None, weight: float) -> di
         "p_q": h.p_value,
         "i2": h.i2,
         "tau2": h.tau2,
+        "tau2_ci_lower": tau2_ci[0],
+        "tau2_ci_upper": tau2_ci[1],
+        "i2_ci_lower": i2_ci[0],
+        "i2_ci_upper": i2_ci[1],
+        "pi_lower": pi[0],
+        "pi_upper": pi[1],
+        "text": effect_text(t.estimate, t.ci_lower, t.ci_upper),
+    }
+
+
+def _settings(res: MetaAnalysis) -> dict[str, Any]:
+    s = res.settings
+    random = s.model is Model.RANDOM
+    return {
+        "measure": s.measure,
+        "method": s.method.value,
+        "model": s.model.value,
+        "tau2_method": s.tau2 if random else None,
+        "ci_level": s.ci_level,
+        "study_ci_level": s.study_ci_level,
+        "hksj": s.hksj,
     }
 
 
 def result_rows(res: MetaAnalysis) -> list[dict[str, Any]]:
     """A result as tidy rows: each study, each subgroup total, the overall total.
 
-    Columns: ``row`` (``"study"``, ``"subgroup"``, ``"total"``), ``subgroup``,
-    ``study``, the study's data fields, then ``estimable``, ``estimate``,
-    ``ci_lower``, ``ci_upper`` (natural scale), ``se`` (analysis scale),
-    ``weight`` (percent of the overall analysis; a subgroup's is its share;
-    with ``totals="subtotals"`` percent of the study's subgroup),
-    ``k``, ``z``, ``p_value``, ``q``, ``df``, ``p_q``, ``i2``, ``tau2``
-    (pooled rows). Missing values are None or NaN. The rows follow the
-    analysis' display options: no total row unless ``totals="all"``, no
-    subgroup rows with ``totals="none"``, and then no weights.
+    Columns: ``row`` (``"study"``, ``"subgroup"``, ``"total"``, and
+    ``"subgroup differences"`` for the test for subgroup differences when
+    there are subgroups), ``subgroup``, ``study``, the settings
+    (:data:`SETTINGS_COLUMNS`: ``measure``, ``method``, ``model``,
+    ``tau2_method``, ``ci_level``, ``study_ci_level``, ``hksj``), the
+    study's data fields, then ``estimable``, ``estimate``, ``ci_lower``,
+    ``ci_upper`` (natural scale), ``se`` (analysis scale), ``weight`` (percent
+    of the overall analysis; a subgroup's is its share; with
+    ``totals="subtotals"`` percent of the study's subgroup), ``k``, ``z``,
+    ``p_value``, ``q``, ``df``, ``p_q``, ``i2``, ``tau2``, the Q-profile
+    intervals ``tau2_ci_lower``/``tau2_ci_upper`` and ``i2_ci_lower``/``i2_ci_upper``,
+    the prediction interval ``pi_lower``/``pi_upper`` (NaN unless computed),
+    and ``text``, the effect as RevMan prints it (``0.72 [0.49, 1.06]``).
+    The subgroup-differences row has ``q``, ``df``, ``p_q`` (its P-value) and
+    ``i2``. Missing values are None or NaN. The rows follow the analysis'
+    display options: no total row unless ``totals="all"``, no subgroup rows
+    with ``totals="none"``, and then no weights; no subgroup-differences row
+    when the test is not shown.
 
     Examples
     --------
     >>> import metapool
     >>> rows = result_rows(metapool.analyse(metapool.examples.aspirin(), measure="OR"))
-    >>> [r["row"] for r in rows][-2:], round(rows[-1]["estimate"], 4)
-    (['study', 'total'], 0.8969)
+    >>> [r["row"] for r in rows][-2:], round(rows[-1]["estimate"], 4), rows[-1]["text"]
+    (['study', 'total'], 0.8969, '0.90 [0.84, 0.96]')
     """
     fields = FIELDS[res.settings.data_type]
-    blank = dict.fromkeys(_columns(res))
     show = shown(res)
+    blank = dict.fromkeys(_columns(res)) | _settings(res)
     rows: list[dict[str, Any]] = []
     for s, weight in zip(res.studies, show.weights, strict=True):
         rows.append(
@@ -365,6 +410,7 @@ def result_rows(res: MetaAnalysis) -> list[dict[str, Any]]:
                 "ci_upper": s.ci_upper,
                 "se": s.se,
                 "weight": weight,
+                "text": effect_text(s.estimate, s.ci_lower, s.ci_upper),
             }
         )
     if show.subtotals:
@@ -378,6 +424,18 @@ def result_rows(res: MetaAnalysis) -> list[dict[str, Any]]:
     if show.total:
         total = math.fsum(s.weight for s in res.studies if s.estimable)
         rows.append({**blank, **_pooled_row(res, "total", None, total)})
+    test = res.subgroup_differences
+    if test is not None and show.subgroup_test:
+        rows.append(
+            {
+                **blank,
+                "row": "subgroup differences",
+                "q": test.q,
+                "df": test.df,
+                "p_q": test.p_value,
+                "i2": test.i2,
+            }
+        )
     return rows
 
 
@@ -389,7 +447,9 @@ def result_to_dataframe(res: MetaAnalysis) -> pd.DataFrame:
     >>> import metapool
     >>> df = metapool.analyse(metapool.examples.aspirin(), measure="OR").to_dataframe()
     >>> df.shape, list(df["row"].unique())
-    ((8, 21), ['study', 'total'])
+    ((8, 35), ['study', 'total'])
+    >>> df["text"].iloc[-1]
+    '0.90 [0.84, 0.96]'
     """
     # the columns are named also when no row is shown (no studies, no totals)
     result: pd.DataFrame = _pandas().DataFrame(result_rows(res), columns=list(_columns(res)))
@@ -397,4 +457,41 @@ def result_to_dataframe(res: MetaAnalysis) -> pd.DataFrame:
 
 
 def _columns(res: MetaAnalysis) -> tuple[str, ...]:
-    return ("row", "subgroup", "study", *FIELDS[res.settings.data_type], *RESULT_COLUMNS)
+    fields = FIELDS[res.settings.data_type]
+    return ("row", "subgroup", "study", *SETTINGS_COLUMNS, *fields, *RESULT_COLUMNS)
+
+
+def pool_result_to_dataframe(res: PoolResult) -> pd.DataFrame:
+    """:class:`~metapool.PoolResult` as a DataFrame, one row per analysis.
+
+    What ``PoolResult.to_dataframe()`` returns.
+
+    Columns: ``group`` (the label), ``k``, ``estimate``, ``se``, ``ci_lower``,
+    ``ci_upper``, ``z``, ``p_value``, ``q``, ``df``, ``p_q``, ``i2``, ``h2``,
+    ``i2_tau2``, ``h2_tau2``, ``tau2``, ``converged``, and the intervals that
+    were asked for (``pi_lower``, ``pi_upper``, ``tau2_ci_lower``, ...). Values
+    are on the analysis scale (log for ratios), as in the record.
+
+    Examples
+    --------
+    >>> import metapool
+    >>> res = metapool.pool([0.1, 0.3, 0.2, -0.1, 0.4], [0.01, 0.02, 0.015, 0.02, 0.03],
+    ...                     groups=["a", "a", "a", "b", "b"])
+    >>> res.to_dataframe()[["group", "k", "estimate"]].round(4)
+      group    k  estimate
+    0     a  3.0    0.1769
+    1     b  2.0    0.1400
+    """
+    columns = [
+        "k", "estimate", "se", "ci_lower", "ci_upper", "z", "p_value", "q", "df", "p_q",
+        "i2", "h2", "i2_tau2", "h2_tau2", "tau2", "converged",
+    ]  # fmt: skip
+    optional = [
+        "pi_lower", "pi_upper", "tau2_ci_lower", "tau2_ci_upper",
+        "i2_ci_lower", "i2_ci_upper", "h2_ci_lower", "h2_ci_upper",
+    ]  # fmt: skip
+    data: dict[str, Any] = {"group": res.groups}
+    data.update({c: getattr(res, c) for c in columns})
+    data.update({c: v for c in optional if (v := getattr(res, c)) is not None})
+    frame: pd.DataFrame = _pandas().DataFrame(data)
+    return frame

@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
+
 from metapool.errors import InputError
 from metapool.io._common import (
     Draft,
@@ -34,6 +36,7 @@ from metapool.io._common import (
 )
 from metapool.io._source import Archive, file_name
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
+from metapool.io.risk_of_bias import from_table
 
 __all__ = ["read_datapackage"]
 
@@ -41,6 +44,7 @@ _OVERALL = "-overall-estimates-and-settings.csv"
 _DATA_ROWS = "-data-rows.csv"
 _SUBGROUPS = "-subgroup-estimates.csv"
 _STUDIES = "-study-information.csv"
+_RISK_OF_BIAS = "-risk-of-bias.csv"
 
 # record field -> column of the data rows
 _COLUMNS = {
@@ -128,7 +132,8 @@ def read_datapackage(path: str | os.PathLike[str]) -> Review:
     source = file_name(path)
     archive = _package(Archive(source))
     tables = {
-        suffix: _table(archive, suffix) for suffix in (_OVERALL, _DATA_ROWS, _SUBGROUPS, _STUDIES)
+        suffix: _table(archive, suffix)
+        for suffix in (_OVERALL, _DATA_ROWS, _SUBGROUPS, _STUDIES, _RISK_OF_BIAS)
     }
     overall, rows = tables[_OVERALL], tables[_DATA_ROWS]
     if overall is None or rows is None:
@@ -136,7 +141,9 @@ def read_datapackage(path: str | os.PathLike[str]) -> Review:
         raise InputError(f"{source}: not a RevMan data package: no file '*{missing}' in the zip")
     overall.require("Analysis group", "Analysis number", "Data type", "Effect measure")
     rows.require("Analysis group", "Analysis number", "Study")
-    return _Reader(source, overall, rows, tables[_SUBGROUPS], tables[_STUDIES]).review()
+    review = _Reader(source, overall, rows, tables[_SUBGROUPS], tables[_STUDIES]).review()
+    rob = tables[_RISK_OF_BIAS]
+    return review if rob is None else attrs.evolve(review, risk_of_bias=from_table(rob))
 
 
 def _package(archive: Archive) -> Archive:

@@ -11,7 +11,9 @@ RevMan's numbers.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -23,6 +25,7 @@ from metapool.report import shown
 from metapool.vocabulary import DataType
 
 if TYPE_CHECKING:  # pragma: no cover
+    from metapool.io.risk_of_bias import RiskOfBias
     from metapool.results import Heterogeneity, MetaAnalysis, Total
 
 __all__ = [
@@ -315,6 +318,8 @@ class Review:
         The file it was read from.
     format : str
         ``"rm5"``, ``"revman_csv"`` or ``"datapackage"``.
+    risk_of_bias : RiskOfBias or None
+        The risk-of-bias judgements the file holds (None: it holds none).
     """
 
     title: str
@@ -322,6 +327,7 @@ class Review:
     comparisons: tuple[Comparison, ...]
     source: str = ""
     format: str = ""
+    risk_of_bias: RiskOfBias | None = None
 
     @property
     def outcomes(self) -> Iterator[Outcome]:
@@ -344,6 +350,13 @@ class Review:
             f", ... ({len(choices)} in all)" if choices[20:] else ""
         )
         raise InputError(f"{self.source}: no outcome {selector!r}; outcomes: {listed or 'none'}")
+
+    def report(self, path: str | os.PathLike[str], **options: Any) -> Path:
+        """Write every analysis to one self-contained HTML page; see
+        :func:`metapool.report_html.write_report` for the options."""
+        from metapool.report_html import write_report
+
+        return write_report(self, path, **options)
 
     def compare(
         self,

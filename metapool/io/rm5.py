@@ -37,6 +37,7 @@ from metapool.io.review import (
     StoredTest,
     StudyInfo,
 )
+from metapool.io.risk_of_bias import from_rm5, rm5_entries
 
 __all__ = ["read_rm5"]
 
@@ -89,7 +90,17 @@ _COMPARISON = ["ANALYSES_AND_DATA", "COMPARISON"]  # where outcomes live
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")  # RevMan's escapes in ids: STD-ISIS_x002d_2
 # parent -> the children read (the others hold the review's text, references, tables)
 _READ = {
-    "COCHRANE_REVIEW": frozenset({"COVER_SHEET", "STUDIES_AND_REFERENCES", "ANALYSES_AND_DATA"}),
+    "COCHRANE_REVIEW": frozenset(
+        {
+            "COVER_SHEET",
+            "STUDIES_AND_REFERENCES",
+            "CHARACTERISTICS_OF_STUDIES",
+            "QUALITY_ITEMS",
+            "ANALYSES_AND_DATA",
+        }
+    ),
+    # risk of bias: QUALITY_ITEMS beside CHARACTERISTICS_OF_STUDIES, or inside it
+    "CHARACTERISTICS_OF_STUDIES": frozenset({"QUALITY_ITEMS"}),
     "STUDIES_AND_REFERENCES": frozenset({"STUDIES"}),
     "STUDIES": frozenset({"INCLUDED_STUDIES"}),
 }
@@ -249,6 +260,7 @@ class _Parser:
         self.prefix = ""  # DICH, CONT, IV, IPD of the current outcome
         self.subgroup: int | None = None
         self.footnotes: list[str] = []  # of the study row being read
+        self.quality: list[tuple[str, str, str, str]] = []  # risk-of-bias entries
 
     # -- events -----------------------------------------------------------------
     def start(self, element: ET.Element) -> None:
@@ -297,10 +309,14 @@ class _Parser:
             if study_id in self.studies:
                 self.twice.add(study_id)
             self.studies[study_id] = StudyInfo(study_id, attrs.get("NAME", study_id), year)
+        elif tag == "QUALITY_ITEM":
+            self.quality += rm5_entries(element)
         elif self.outcome is not None:
             self._outcome_end(tag, parent, element)
-        # keep memory flat: nothing is read from an element after its end
-        element.clear()
+        # keep memory flat: nothing is read from an element after its end (a
+        # risk-of-bias item is read whole at its own end)
+        if "QUALITY_ITEM" not in self.path:
+            element.clear()
 
     # -- outcomes -------------------------------------------------------------------
     def _start_outcome(self, prefix: str, tag: str, attrs: Mapping[str, str]) -> None:
@@ -438,4 +454,5 @@ class _Parser:
             ),
             source=self.source,
             format="rm5",
+            risk_of_bias=from_rm5(self.quality, label, self.source),
         )

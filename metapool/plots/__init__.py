@@ -12,6 +12,7 @@ from metapool.plots.bubble import BubbleLine, bubble, bubble_line
 from metapool.plots.forest import forest
 from metapool.plots.funnel import funnel
 from metapool.plots.gosh import gosh_plot
+from metapool.plots.risk_of_bias import risk_of_bias_graph, risk_of_bias_summary
 
 __all__ = [
     "BaujatPoints",
@@ -24,4 +25,6 @@ __all__ = [
     "funnel",
     "gosh_plot",
     "labbe",
+    "risk_of_bias_graph",
+    "risk_of_bias_summary",
 ]

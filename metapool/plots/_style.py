@@ -101,11 +101,18 @@ def choose_family(installed: Iterable[str]) -> str:
 
 
 def figure(**kwargs: Any) -> Figure:
-    """A new matplotlib figure whose SVG output keeps text as text (as RevMan Web's
-    SVGs do), whatever ``svg.fonttype`` says."""
-    import matplotlib.pyplot as plt
+    """A new matplotlib Figure that pyplot does not know about, whose SVG output keeps
+    text as text (as RevMan Web's SVGs do), whatever ``svg.fonttype`` says.
 
-    fig: Figure = plt.figure(FigureClass=_text_figure(), **kwargs)
+    pyplot keeps every figure it makes until it is closed; a figure of its own
+    (with an Agg canvas, so that it draws and saves under any backend) is
+    freed with its last reference, so loops over many plots leak nothing.
+    Jupyter still displays it.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig: Figure = _text_figure()(**kwargs)
+    FigureCanvasAgg(fig)
     return fig
 
 

@@ -15,7 +15,7 @@ from scipy import special
 
 from metapool._typing import FloatArray
 from metapool.errors import InputError
-from metapool.plots._style import require_matplotlib
+from metapool.plots._style import figure, require_matplotlib
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -116,14 +116,13 @@ def bubble(
     undertaken and interpreted? Stat Med 21:1559-73.
     """
     require_matplotlib()
-    import matplotlib.pyplot as plt
-
     j, g = _select(res, moderator, group)
     line = bubble_line(res, moderator, group=group)
     rows = res.study_group == g
     x, y = res.x[rows, j], res.yi[rows]
     w = 1.0 / (res.vi[rows] + res.tau2[g])
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    fig = figure(figsize=(6.4, 4.8))
+    ax = fig.add_subplot()
     level = f"{100 * res.ci_level:g}% CI"
     ax.fill_between(line.x, line.ci_lower, line.ci_upper, color="0.85", lw=0, label=level)
     ax.plot(line.x, line.fit, color="black", lw=1.2, label="Fitted")

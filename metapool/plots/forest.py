@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from metapool.io.risk_of_bias import RiskOfBias
     from metapool.results import MetaAnalysis, StudyResult, Subgroup
 
 __all__ = ["forest"]
@@ -146,6 +147,7 @@ def forest(
     group_labels: tuple[str, str] = ("Experimental", "Control"),
     scale: float | None = None,
     ci_style: str = "revman5",
+    risk_of_bias: RiskOfBias | None = None,
 ) -> Figure:
     """Draw a forest plot laid out as RevMan's.
 
@@ -187,6 +189,10 @@ def forest(
     ci_style : {"revman5", "web"}
         Confidence intervals written as RevMan 5 does (``0.72 [0.49, 1.06]``) or
         as RevMan Web does (``0.72 [0.49 , 1.06]``).
+    risk_of_bias : RiskOfBias, optional
+        Judgements to show right of the graph as RevMan 5.4 does: a column
+        per domain lettered A, B, ..., a traffic light per study, and the
+        letters' legend under the plot.
 
     Notes
     -----
@@ -231,11 +237,13 @@ def forest(
         limits=xlim,
         scale=scale,
     )
-    layout = _layout(table, axis, (left_label, right_label), title, _FONT)
+    domains = risk_of_bias.domains if risk_of_bias is not None else ()
+    layout = _with_bias(_layout(table, axis, (left_label, right_label), title, _FONT), domains)
     if figsize is not None:
         natural = (layout.width / 72, layout.height * layout.row / 72)
         shrink = min(figsize[0] / natural[0], figsize[1] / natural[1])
         layout = _layout(table, axis, (left_label, right_label), title, _FONT * shrink)
+        layout = _with_bias(layout, domains)
     size = figsize or (layout.width / 72, layout.height * layout.row / 72)
     fig = figure(figsize=size, facecolor="white", layout="none")
     width_pt, height_rows = size[0] * 72, size[1] * 72 / layout.row
@@ -254,6 +262,8 @@ def forest(
     )
     _draw_table(tab, table, layout, title, (left_label, right_label), axis)
     _draw_panel(panel, table, layout, axis, COLOURS[res.settings.data_type])
+    if risk_of_bias is not None:
+        _draw_bias(tab, table, layout, risk_of_bias)
     return fig
 
 
@@ -479,6 +489,101 @@ def _layout(
         first=first,
         axis=axis_y,
     )
+
+
+_BIAS_COLUMN = 1.5  # width of a risk-of-bias column, in font sizes
+
+
+def _letter(i: int) -> str:
+    return chr(ord("A") + i) if i < 26 else f"A{i - 25}"
+
+
+def _bias_block(font: float, n: int) -> float:
+    """Width of the risk-of-bias columns: a column per domain, at least their header's."""
+    return max(_BIAS_COLUMN * font * n, text_width("Risk of Bias", font, bold=True))
+
+
+def _with_bias(layout: _Layout, domains: Sequence[str]) -> _Layout:
+    """Room for the risk-of-bias columns right of the graph and their legend below it."""
+    if not domains:
+        return layout
+    font, margin = layout.font, _MARGIN * layout.font
+    columns = _GAP * font + _bias_block(font, len(domains))
+    legend = [text_width("Risk of bias legend", font, bold=True)]
+    legend += [text_width(f"({_letter(i)}) {d}", font) for i, d in enumerate(domains)]
+    width = max(layout.width + columns, 2 * margin + max(legend))
+    return attrs.evolve(layout, width=width, height=layout.height + len(domains) + 1.5)
+
+
+def _draw_bias(ax: Axes, table: _Table, layout: _Layout, rob: RiskOfBias) -> None:
+    from metapool.plots.risk_of_bias import ROB_COLOURS, ROB_SYMBOLS
+
+    font = layout.font
+    step = _BIAS_COLUMN * font
+    domains = rob.domains
+    block = _bias_block(font, len(domains))
+    left = layout.width - _MARGIN * font - block + (block - step * len(domains)) / 2
+    centres = [left + step * (i + 0.5) for i in range(len(domains))]
+    _text(
+        ax,
+        (centres[0] + centres[-1]) / 2,
+        layout.header,
+        "Risk of Bias",
+        layout,
+        ha="center",
+        fontweight="bold",
+        gid="header",
+    )
+    for i, x in enumerate(centres):
+        _text(
+            ax,
+            x,
+            layout.header + 1,
+            _letter(i),
+            layout,
+            ha="center",
+            fontweight="bold",
+            gid="bias-letter",
+        )
+    judged = {(j.study, j.domain): j.judgement for j in rob.judgements}
+    for r, row in enumerate(table.rows):
+        if row.kind != "study":
+            continue
+        y = layout.first + r
+        for x, domain in zip(centres, domains, strict=True):
+            judgement = judged.get((row.cells[0], domain))
+            if judgement is None:
+                continue
+            ax.plot(
+                [x],
+                [y],
+                marker="o",
+                markersize=1.1 * font,
+                color=ROB_COLOURS[judgement],
+                markeredgewidth=0,
+                linestyle="none",
+                gid=f"bias-{judgement}",
+            )
+            ax.text(
+                x,
+                y,
+                ROB_SYMBOLS[judgement],
+                ha="center",
+                va="center_baseline",
+                fontsize=0.9 * font,
+                fontweight="bold",
+                family=font_family(),
+                color="black" if judgement == "unclear" else "white",
+                gid="bias-symbol",
+            )
+    top = layout.height - len(domains) - 1.0
+    _text(
+        ax, layout.left[0], top, "Risk of bias legend", layout, fontweight="bold", gid="bias-legend"
+    )
+    for i, domain in enumerate(domains):
+        _text(
+            ax, layout.left[0], top + 1 + i, f"({_letter(i)}) {domain}", layout, gid="bias-legend"
+        )
 
 
 # -- drawing ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 
 from metapool._typing import FloatArray
 from metapool.errors import InputError
-from metapool.plots._style import COLOURS, require_matplotlib
+from metapool.plots._style import COLOURS, figure, require_matplotlib
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -99,8 +99,6 @@ def gosh_plot(g: Gosh, *, alpha: float | None = None, bins: int = 40, size: floa
     120
     """
     require_matplotlib()
-    import matplotlib.pyplot as plt
-
     multi = g.k >= 2  # I² exists only for two studies or more
     if not multi.any():
         raise InputError("a GOSH plot needs subsets of at least 2 studies (I² of one is undefined)")
@@ -113,7 +111,7 @@ def gosh_plot(g: Gosh, *, alpha: float | None = None, bins: int = 40, size: floa
     if size is None:
         size = 12.0 if x.size < 1000 else 4.0
 
-    fig = plt.figure(figsize=(6.0, 5.5))
+    fig = figure(figsize=(6.0, 5.5))
     main = fig.add_axes((0.12, 0.1, 0.62, 0.62))
     top = fig.add_axes((0.12, 0.74, 0.62, 0.2), sharex=main)
     right = fig.add_axes((0.76, 0.1, 0.2, 0.62), sharey=main)

@@ -91,6 +91,15 @@ class PoolResult:
         with np.errstate(invalid="ignore"):
             return np.where(self.k >= 2, special.chdtrc(self.df, self.q), np.nan)
 
+    def to_dataframe(self) -> Any:
+        """One row per analysis; needs pandas.
+
+        See :func:`metapool.io.dataframe.pool_result_to_dataframe`.
+        """
+        from metapool.io.dataframe import pool_result_to_dataframe
+
+        return pool_result_to_dataframe(self)
+
     def __repr__(self) -> str:
         n = self.estimate.size
         head = ", ".join(

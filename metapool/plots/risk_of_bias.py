@@ -1,0 +1,187 @@
+"""RevMan's risk-of-bias figures: the graph (percent per domain), the summary (traffic lights)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from metapool.errors import InputError
+from metapool.plots._style import figure, font_family, require_matplotlib, text_width
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from metapool.io.risk_of_bias import RiskOfBias
+
+__all__ = ["ROB_COLOURS", "ROB_SYMBOLS", "risk_of_bias_graph", "risk_of_bias_summary"]
+
+#: RevMan's traffic-light colours: green, yellow and red
+ROB_COLOURS = {"low": "#00a651", "unclear": "#ffd200", "high": "#e2001a"}
+#: the symbol in each light of the summary
+ROB_SYMBOLS = {"low": "+", "unclear": "?", "high": "−"}
+_LEGEND = {
+    "low": "Low risk of bias",
+    "unclear": "Unclear risk of bias",
+    "high": "High risk of bias",
+}
+_FONT = 9.0
+
+
+def _require(rob: RiskOfBias) -> None:
+    require_matplotlib()
+    if not rob.judgements:
+        raise InputError("the risk-of-bias record holds no judgement to draw")
+
+
+def risk_of_bias_graph(rob: RiskOfBias, *, bar_width: float = 4.5) -> Figure:
+    """RevMan's "risk of bias graph": for each domain, the percent of studies judged
+    at low (green), unclear (yellow) and high (red) risk, as stacked bars.
+
+    Parameters
+    ----------
+    rob : RiskOfBias
+    bar_width : float
+        Length of the bars in inches; the figure grows with the domain names
+        and their number.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from metapool.io.risk_of_bias import RiskOfBias
+    >>> rob = RiskOfBias.from_records([("A", "Blinding", "low"), ("B", "Blinding", "high")])
+    >>> bars = [p for p in rob.graph().axes[0].patches if p.get_gid() == "high"]
+    >>> [(float(b.get_x()), float(b.get_width())) for b in bars]
+    [(50.0, 50.0)]
+    """
+    _require(rob)
+    share = rob.percentages()
+    domains = list(rob.domains)
+    label = (max(text_width(d, _FONT) for d in domains) + 12) / 72  # inches
+    row = 0.3  # inches per domain
+    width, height = 0.1 + label + bar_width + 0.3, row * len(domains) + 0.9
+    fig = figure(figsize=(width, height), facecolor="white")
+    bottom = 0.6 / height  # room for the tick labels and the legend under them
+    ax = fig.add_axes(
+        ((0.1 + label) / width, bottom, bar_width / width, row * len(domains) / height)
+    )
+    for i, domain in enumerate(domains):
+        start = 0.0
+        for judgement in ("low", "unclear", "high"):
+            value = share[domain][judgement]
+            if value > 0:
+                ax.barh(
+                    i,
+                    value,
+                    left=start,
+                    height=0.7,
+                    color=ROB_COLOURS[judgement],
+                    edgecolor="black",
+                    linewidth=0.5,
+                    gid=judgement,
+                )
+            start += value
+    ax.set_xlim(0, 100)
+    ax.set_ylim(len(domains) - 0.5, -0.5)
+    ax.set_yticks(range(len(domains)), domains, fontsize=_FONT, family=font_family())
+    ax.set_xticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"], fontsize=_FONT)
+    ax.tick_params(axis="y", length=0)
+    for edge in ("top", "right", "left"):
+        ax.spines[edge].set_visible(False)
+    _legend(fig, 0.0)
+    return fig
+
+
+def _legend(fig: Figure, y: float) -> None:
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(facecolor=ROB_COLOURS[k], edgecolor="black", linewidth=0.5, label=_LEGEND[k])
+        for k in ("low", "unclear", "high")
+    ]
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        bbox_to_anchor=(0.5, y),
+        ncols=3,
+        frameon=False,
+        fontsize=_FONT,
+        prop={"family": font_family(), "size": _FONT},
+    )
+
+
+def risk_of_bias_summary(rob: RiskOfBias) -> Figure:
+    """RevMan's "risk of bias summary": one traffic light per study (row) and
+    domain (column), with ``+`` (low), ``?`` (unclear) and ``−`` (high); blank
+    where a study was not judged in a domain.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from metapool.io.risk_of_bias import RiskOfBias
+    >>> rob = RiskOfBias.from_records([("A", "Blinding", "low"), ("B", "Blinding", "high")])
+    >>> ax = rob.summary().axes[0]
+    >>> [t.get_text() for t in ax.texts if t.get_gid() == "judgement"]
+    ['+', '−']
+    """
+    _require(rob)
+    from matplotlib.patches import Circle, Rectangle
+
+    studies, domains = list(rob.studies), list(rob.domains)
+    cell = 0.3  # inches per light
+    label_width = (max(text_width(s, _FONT) for s in studies) + 10) / 72
+    header = (max(text_width(d, _FONT) for d in domains) + 10) / 72
+    width = label_width + cell * len(domains) + 0.2
+    height = header + cell * len(studies) + 0.2
+    fig = figure(figsize=(width, height), facecolor="white")
+    ax = fig.add_axes(
+        (
+            label_width / width,
+            0.1 / height,
+            cell * len(domains) / width,
+            cell * len(studies) / height,
+        )
+    )
+    ax.set_xlim(0, len(domains))
+    ax.set_ylim(len(studies), 0)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    judged = {(j.study, j.domain): j.judgement for j in rob.judgements}
+    family = font_family()
+    for r, study in enumerate(studies):
+        ax.text(-0.15, r + 0.5, study, ha="right", va="center", fontsize=_FONT, family=family)
+        for c, domain in enumerate(domains):
+            ax.add_patch(
+                Rectangle((c, r), 1, 1, facecolor="none", edgecolor="#999999", linewidth=0.4)
+            )
+            judgement = judged.get((study, domain))
+            if judgement is None:
+                continue
+            ax.add_patch(
+                Circle((c + 0.5, r + 0.5), 0.38, color=ROB_COLOURS[judgement], gid=judgement)
+            )
+            ax.text(
+                c + 0.5,
+                r + 0.5,
+                ROB_SYMBOLS[judgement],
+                ha="center",
+                va="center_baseline",
+                fontsize=_FONT * 1.2,
+                fontweight="bold",
+                color="black" if judgement == "unclear" else "white",
+                family=family,
+                gid="judgement",
+            )
+    for c, domain in enumerate(domains):
+        ax.text(
+            c + 0.5,
+            -0.15,
+            domain,
+            rotation=90,
+            ha="center",
+            va="bottom",
+            fontsize=_FONT,
+            family=family,
+            gid="domain",
+        )
+    return fig
