@@ -107,14 +107,6 @@ def analyse(
         ``"tau2"``, Q-profile CI for τ² and I². ``tau2``, ``hksj`` and
         ``prediction`` need ``model="random"``. :data:`REVMAN_WEB` bundles
         RevMan Web's.
-
-    Raises
-    ------
-    InputError
-        For studies of mixed types or with the same name, and for options that
-        are unknown, do not fit the data or the model, or are not of their type
-        (yes/no options take only ``True`` or ``False``; ``ci_level`` lies
-        between 0 and 1).
     totals : {"all", "subtotals", "none"}
         RevMan's display option: show the total and subtotals, the subgroups'
         subtotals only (study weights within each subgroup, no overall total),
@@ -125,6 +117,14 @@ def analyse(
     number : str, optional
         RevMan's number of the analysis (``"1.1"``): subgroup headings are then
         numbered ``"1.1.1 Bone marrow"``, ``"1.1.2 ..."``.
+
+    Raises
+    ------
+    InputError
+        For studies of mixed types or with the same name, and for options that
+        are unknown, do not fit the data or the model, or are not of their type
+        (yes/no options take only ``True`` or ``False``; ``ci_level`` lies
+        between 0 and 1).
 
     Returns
     -------
