@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 
 from metapool._typing import BoolArray, FloatArray
-from metapool.diagnostics.sensitivity import estimable_studies, pool_groups
+from metapool.diagnostics._refit import estimable_studies
 from metapool.errors import InputError
 from metapool.pooling.segments import Segments
 from metapool.vocabulary import Settings
@@ -160,7 +160,7 @@ def gosh(res: MetaAnalysis, max_subsets: int = 10**6, seed: Any = None) -> Gosh:
     membership, exact = subsets(data.k, max_subsets, seed)
     owner, rows = np.nonzero(membership)  # row-major: each subset's members, in study order
     sizes = np.bincount(owner, minlength=membership.shape[0])
-    fit = pool_groups(data, rows.astype(np.intp, copy=False), Segments.of_sizes(sizes))
+    fit = data.refit(rows.astype(np.intp, copy=False), Segments.of_sizes(sizes))
     return Gosh(
         studies=data.names,
         membership=membership,
