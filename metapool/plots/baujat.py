@@ -45,8 +45,6 @@ def baujat(res: MetaAnalysis) -> Figure:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import metapool
     >>> res = metapool.analyse(metapool.examples.aspirin(), measure="OR")
     >>> len(baujat(res).axes[0].collections[0].get_offsets())

@@ -44,11 +44,10 @@ def funnel(
     Returns
     -------
     matplotlib.figure.Figure
+        The studies are the scatter ``gid="studies"``, the filled ones ``"filled"``.
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import metapool
     >>> res = metapool.analyse(metapool.examples.aspirin(), measure="OR")
     >>> ax = res.funnel().axes[0]

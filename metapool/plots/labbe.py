@@ -33,11 +33,10 @@ def labbe(res: MetaAnalysis) -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
+        The studies are the scatter ``gid="studies"``.
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import metapool
     >>> res = metapool.analyse(metapool.examples.aspirin(), measure="RR")
     >>> len(labbe(res).axes[0].collections[0].get_offsets())
