@@ -9,7 +9,7 @@ k groups of 1, 2, ..., k studies, all built by index arithmetic.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "StudyData",
+    "arrays",
     "cumulative_layout",
     "estimable_studies",
     "leave_one_out_layout",
@@ -124,3 +125,8 @@ def cumulative_layout(order: IntArray) -> tuple[IntArray, Segments]:
 def rounding(y: FloatArray) -> float:
     """Differences below this are rounding noise for effects of the size of ``y``."""
     return float(100 * np.finfo(float).eps * np.abs(y).max())
+
+
+def arrays(pooled: PoolResult, *names: str) -> dict[str, Any]:
+    """The per-group arrays ``names`` of a batch of refits, for the record that keeps them."""
+    return {name: getattr(pooled, name) for name in names}

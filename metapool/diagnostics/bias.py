@@ -52,8 +52,19 @@ K_MIN = 10
 # -- records ------------------------------------------------------------------------------
 
 
+class _Unpacks:
+    """A test result that unpacks as ``statistic, p_value = res.egger()``, as scipy's do."""
+
+    __slots__ = ()
+    statistic: float
+    p_value: float
+
+    def __iter__(self) -> Iterator[float]:
+        return iter((self.statistic, self.p_value))
+
+
 @attrs.frozen
-class RegressionTest:
+class RegressionTest(_Unpacks):
     """A regression test for funnel-plot asymmetry: t test of the slope, k − 2 df.
 
     The regression is weighted least squares of the effect on ``predictor``
@@ -105,10 +116,6 @@ class RegressionTest:
         """The SE of :attr:`bias`."""
         return self.slope_se
 
-    def __iter__(self) -> Iterator[float]:
-        """Unpack as ``statistic, p_value = res.egger()`` (scipy's test results do)."""
-        return iter((self.statistic, self.p_value))
-
     def __str__(self) -> str:
         return (
             f"{self.test}{_possessive(self.test)} regression test for funnel plot asymmetry "
@@ -125,7 +132,7 @@ def _possessive(name: str) -> str:
 
 
 @attrs.frozen
-class RankTest:
+class RankTest(_Unpacks):
     """Begg and Mazumdar's rank correlation test (metafor ``ranktest``).
 
     Attributes
@@ -149,10 +156,6 @@ class RankTest:
     def tau(self) -> float:
         """Kendall's τ_b (the statistic)."""
         return self.statistic
-
-    def __iter__(self) -> Iterator[float]:
-        """Unpack as ``statistic, p_value = res.begg()`` (scipy's test results do)."""
-        return iter((self.statistic, self.p_value))
 
     def __str__(self) -> str:
         kind = "exact" if self.exact else "normal approximation"

@@ -19,6 +19,7 @@ from scipy import special
 from metapool._typing import BoolArray, FloatArray, IntArray
 from metapool.diagnostics._refit import (
     StudyData,
+    arrays,
     cumulative_layout,
     estimable_studies,
     leave_one_out_layout,
@@ -157,16 +158,7 @@ def _reanalysis(
         estimate=natural(pooled.estimate),
         ci_lower=natural(pooled.ci_lower),
         ci_upper=natural(pooled.ci_upper),
-        se=pooled.se,
-        z=pooled.z,
-        p_value=pooled.p_value,
-        q=pooled.q,
-        df=pooled.df,
-        p_q=pooled.p_q,
-        i2=pooled.i2,
-        h2=pooled.h2,
-        tau2=pooled.tau2,
-        k=pooled.k,
+        **arrays(pooled, "se", "z", "p_value", "q", "df", "p_q", "i2", "h2", "tau2", "k"),
     )
 
 

@@ -36,9 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["MAXITER", "TrimFill", "trimfill"]
 
-#: trim-and-fill iterations before giving up (metafor's ``maxiter``)
-MAXITER = 100
-
 
 @attrs.frozen(eq=False)
 class TrimFill:
@@ -91,6 +88,10 @@ class TrimFill:
                 overall_effect_line(t),
             ]
         )
+
+
+#: trim-and-fill iterations before giving up (metafor's ``maxiter``)
+MAXITER = 100
 
 
 def trimfill(res: MetaAnalysis, estimator: str = "L0", side: str | None = None) -> TrimFill:
