@@ -165,7 +165,7 @@ def data_cells(study: Dichotomous | Continuous) -> dict[str, str]:
 
 
 def arm_totals(part: Subgroup) -> dict[str, str]:
-    t = part.totals
+    t = part.arm_totals
     assert t is not None
     cells = {"total_exp": count(int(t.total_exp)), "total_ctrl": count(int(t.total_ctrl))}
     if t.events_exp is not None and t.events_ctrl is not None:

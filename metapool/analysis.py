@@ -10,27 +10,26 @@ import types
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import attrs
 import numpy as np
 
 from metapool._typing import FloatArray
-from metapool.effects import REASONS, EffectSizes, compute
+from metapool.effects import EffectSizes, compute
 from metapool.errors import InputError
-from metapool.pooling.engine import PoolResult, pool_segments, pool_with, z_critical
+from metapool.pooling.engine import PoolResult, pool_segments, pool_with
 from metapool.pooling.segments import Segments
 from metapool.records import Continuous, Dichotomous, Generic, OMinusE, Study
 from metapool.results import (
     ArmTotals,
-    Heterogeneity,
-    Interval,
     MetaAnalysis,
-    StudyResult,
     Subgroup,
     SubgroupDifferences,
-    Total,
+    pooled_groups,
+    study_results,
 )
 from metapool.vocabulary import DataType, Settings, flag, resolve
 
-__all__ = ["REVMAN_WEB", "analyse", "group_results", "pool_rows", "study_effects"]
+__all__ = ["REVMAN_WEB", "analyse"]
 
 #: RevMan Web's random-effects methods (Cochrane, 2022-2025): REML τ² with a
 #: Q-profile CI, Hartung-Knapp-Sidik-Jonkman CI, t-based prediction interval,
@@ -188,8 +187,9 @@ def analyse_records(
     """:func:`analyse` of validated records of ``data_type``; no records give a
     result that is not estimable (a RevMan outcome with no study rows)."""
     fields = next(f for d, f in _FIELDS.values() if d is data_type)
-    tau2_ci = flag("tau2_ci", tau2_ci)
     settings = resolve(data_type, **options)
+    if flag("tau2_ci", tau2_ci):
+        settings = attrs.evolve(settings, tau2_ci=True)
     names = [r.study for r in records]
     columns = {
         f: np.array([math.nan if (x := getattr(r, f)) is None else x for r in records], dtype=float)
@@ -200,16 +200,7 @@ def analyse_records(
     es = compute(
         settings.measure, columns, missing=missing, study=names, swap_events=settings.swap_events
     )
-    return _assemble(records, settings, es, columns, tau2_ci=tau2_ci)
-
-
-#: the name the diagnostics import (:func:`metapool.pooling.engine.pool_with`)
-pool_rows = pool_with
-
-
-def study_effects(res: MetaAnalysis) -> EffectSizes:
-    """The analysis' per-study effect sizes (analysis scale), for diagnostics."""
-    return res.effects
+    return _assemble(records, settings, es, columns)
 
 
 def _subgroups(records: list[Study]) -> list[str]:
@@ -227,8 +218,6 @@ def _assemble(
     settings: Settings,
     es: EffectSizes,
     columns: dict[str, FloatArray],
-    *,
-    tau2_ci: bool,
 ) -> MetaAnalysis:
     subgroup_names = _subgroups(records)
     ok = np.flatnonzero(es.estimable)
@@ -252,14 +241,13 @@ def _assemble(
         cells=es.cells,
         corrected=es.corrected,
         weights=True,
-        tau2_ci=tau2_ci,
     )
     assert pooled.weights is not None
     weight = np.zeros((seg.n, len(records)))
     weight[codes, rows] = pooled.weights
     weights = weight.tolist()
-    rows_of = _study_rows(records, settings, es)
-    groups = group_results(pooled, settings.ratio)
+    overall = study_results(records, settings, es, weights[0])
+    groups = pooled_groups(pooled, settings.ratio)
     arms = [f for f in ("total_exp", "total_ctrl", "events_exp", "events_ctrl") if f in columns]
     arm_matrix = np.array([columns[f] for f in arms]).reshape(len(arms), len(records))
     empty_cells = np.isnan(arm_matrix)
@@ -267,15 +255,16 @@ def _assemble(
         arm_matrix[empty_cells] = 0.0
 
     def part(g: int, name: str | None, members: list[int]) -> dict[str, Any]:
-        totals = None
+        arm_totals = None
         if arms:
-            totals = ArmTotals(*arm_matrix[:, members].sum(axis=1).tolist())
+            arm_totals = ArmTotals(*arm_matrix[:, members].sum(axis=1).tolist())
         w = weights[g]
+        own = overall if g == 0 else [attrs.evolve(overall[i], weight=w[i]) for i in members]
         return {
             "name": name,
-            "studies": tuple(_row(rows_of[i], w[i]) for i in members),
-            "totals": totals,
-            **groups[g],
+            "studies": tuple(own),
+            "arm_totals": arm_totals,
+            **attrs.asdict(groups[g], recurse=False),
         }
 
     subgroups = {
@@ -289,66 +278,6 @@ def _assemble(
         subgroup_differences=_differences(pooled, settings) if subgroup_names else None,
         effects=es,
     )
-
-
-def _row(fields: tuple[Any, ...], weight: float) -> StudyResult:
-    study, subgroup, estimate, lower, upper, se, estimable, reason, data = fields
-    return StudyResult(study, subgroup, estimate, lower, upper, se, weight, estimable, reason, data)
-
-
-def _study_rows(records: list[Study], settings: Settings, es: EffectSizes) -> list[tuple[Any, ...]]:
-    """Each study's :class:`StudyResult` fields in order, but its weight (the 7th)."""
-    se = es.se
-    half = z_critical(settings.study_ci_level) * se
-    lo, hi, est = es.yi - half, es.yi + half, es.yi
-    if settings.ratio:
-        lo, hi, est = np.exp(lo), np.exp(hi), np.exp(est)
-    columns = zip(
-        records,
-        est.tolist(),
-        lo.tolist(),
-        hi.tolist(),
-        se.tolist(),
-        es.reason.tolist(),
-        strict=True,
-    )
-    return [
-        (r.study, r.subgroup, e, a, b, s, reason == 0, REASONS[reason], r)
-        for r, e, a, b, s, reason in columns
-    ]
-
-
-def group_results(p: PoolResult, ratio: bool) -> list[dict[str, Any]]:
-    """Total, heterogeneity, k and prediction interval of every group, as records."""
-    back = np.exp if ratio else (lambda x: x)
-    est, lo, hi = back(p.estimate).tolist(), back(p.ci_lower).tolist(), back(p.ci_upper).tolist()
-    se, z, pv = p.se.tolist(), p.z.tolist(), p.p_value.tolist()
-    q, df, p_q, i2 = p.q.tolist(), p.df.tolist(), p.p_q.tolist(), p.i2.tolist()
-    tau2, h2, k, conv = p.tau2.tolist(), p.h2.tolist(), p.k.tolist(), p.converged.tolist()
-
-    def intervals(lower: Any, upper: Any, scale: Any) -> list[Interval | None]:
-        if lower is None:
-            return [None] * len(k)
-        return [
-            Interval(a, b)
-            for a, b in zip(scale(lower).tolist(), scale(upper).tolist(), strict=True)
-        ]
-
-    same = np.asarray
-    prediction = intervals(p.pi_lower, p.pi_upper, back)
-    tau2_ci = intervals(p.tau2_ci_lower, p.tau2_ci_upper, same)
-    i2_ci = intervals(p.i2_ci_lower, p.i2_ci_upper, same)
-    return [
-        {
-            "total": Total(est[g], lo[g], hi[g], se[g], z[g], pv[g]),
-            "heterogeneity": Heterogeneity(
-                q[g], df[g], p_q[g], i2[g], tau2[g], h2[g], tau2_ci[g], i2_ci[g], conv[g]
-            ),
-            "k": int(k[g]),
-            "prediction": prediction[g],
-        }
-        for g in range(len(k))
-    ]
 
 
 def _differences(p: PoolResult, settings: Settings) -> SubgroupDifferences:
@@ -367,5 +296,5 @@ def _differences(p: PoolResult, settings: Settings) -> SubgroupDifferences:
         df=float(j - 1) if j else math.nan,
         p_value=float(between.p_q[0]),
         i2=float(between.i2[0]),
-        pooled=group_results(between, settings.ratio)[0]["total"],
+        pooled=pooled_groups(between, settings.ratio)[0].total,
     )

@@ -242,7 +242,7 @@ def analysis_table(res: MetaAnalysis) -> tuple[list[str], list[list[str] | str]]
 
     def total_block(part: Subgroup, label: str, share: float) -> None:
         t = part.total
-        arms = part.totals
+        arms = part.arm_totals
         cells = [""] * n_data
         if arms is not None:
             if n_data == 4:

@@ -9,19 +9,32 @@ scale (natural log for ratios).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import os
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Sequence as Ordered
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import numpy as np
 
+from metapool.effects import REASONS, EffectSizes
+from metapool.pooling.engine import PoolResult, z_critical
 from metapool.records import Study
 from metapool.vocabulary import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from metapool.diagnostics.bias import RankTest, RegressionTest, TrimFill
+    from pathlib import Path
+
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from metapool.diagnostics.bias import RankTest, RegressionTest
     from metapool.diagnostics.gosh import Gosh
-    from metapool.diagnostics.sensitivity import Influence, Sequence
-    from metapool.effects import EffectSizes
+    from metapool.diagnostics.sensitivity import Influence, Reanalysis
+    from metapool.diagnostics.trimfill import TrimFill
+    from metapool.io.risk_of_bias import RiskOfBias
     from metapool.metareg import MetaRegression
     from metapool.sof import AbsoluteEffects, SmdInterpretation
 
@@ -35,6 +48,12 @@ __all__ = [
     "SubgroupDifferences",
     "Total",
 ]
+
+#: what a Subgroup's old attribute ``totals`` is now called (deprecated alias, one release)
+_TOTALS_RENAMED = (
+    "Subgroup.totals (the arm totals) is renamed arm_totals; totals is a deprecated "
+    "alias that will be removed in the next release"
+)
 
 
 @attrs.frozen
@@ -135,7 +154,7 @@ class Subgroup:
     total: Total
     heterogeneity: Heterogeneity
     studies: tuple[StudyResult, ...]
-    totals: ArmTotals | None
+    arm_totals: ArmTotals | None
     k: int
     prediction: Interval | None = None
 
@@ -143,6 +162,12 @@ class Subgroup:
     def estimable(self) -> bool:
         """Whether any study is estimable (else RevMan shows a "Not estimable" total)."""
         return self.k > 0
+
+    @property
+    def totals(self) -> ArmTotals | None:
+        """Deprecated alias of :attr:`arm_totals` (removed in the next release)."""
+        warnings.warn(_TOTALS_RENAMED, DeprecationWarning, stacklevel=2)
+        return self.arm_totals
 
 
 @attrs.frozen(kw_only=True)
@@ -153,8 +178,10 @@ class MetaAnalysis(Subgroup):
     ----------
     settings : Settings
         The resolved data type, measure, method, model and options.
-    total, heterogeneity, studies, totals, k, prediction
-        The overall analysis of all studies (subgroups ignored).
+    total, heterogeneity, studies, arm_totals, k, prediction
+        The overall analysis of all studies (subgroups ignored); ``arm_totals``
+        are the participants (and events) summed over the arms, RevMan's
+        "Total (95% CI)" counts (``totals`` is its deprecated former name).
     subgroups : dict
         Subgroup name -> :class:`Subgroup` (empty without subgroups).
     subgroup_differences : SubgroupDifferences or None
@@ -177,13 +204,15 @@ class MetaAnalysis(Subgroup):
         return format_analysis(self)
 
     # -- beyond RevMan: the metafor-style pipeline --------------------------------
-    def leave_one_out(self) -> Sequence:
+    def leave_one_out(self) -> Reanalysis:
         """Re-run the analysis without each estimable study in turn (one batch)."""
         from metapool.diagnostics.sensitivity import leave_one_out
 
         return leave_one_out(self)
 
-    def cumulative(self, order: Any = None) -> Sequence:
+    def cumulative(
+        self, order: Iterable[str] | Callable[[StudyResult], Any] | None = None
+    ) -> Reanalysis:
         """Cumulative meta-analysis adding studies in ``order`` (study names or a key)."""
         from metapool.diagnostics.sensitivity import cumulative
 
@@ -233,11 +262,22 @@ class MetaAnalysis(Subgroup):
 
     def trimfill(self, estimator: str = "L0", side: str | None = None) -> TrimFill:
         """Duval and Tweedie's trim-and-fill."""
-        from metapool.diagnostics.bias import trimfill
+        from metapool.diagnostics.trimfill import trimfill
 
         return trimfill(self, estimator=estimator, side=side)
 
-    def metareg(self, moderators: Mapping[str, Any], **options: Any) -> MetaRegression:
+    def metareg(
+        self,
+        moderators: Mapping[str, Any],
+        model: str = "random",
+        tau2: str | None = None,
+        hksj: bool | str = False,
+        ci_level: float = 0.95,
+        *,
+        intercept: bool = True,
+        permutations: int | str | None = None,
+        seed: int | np.random.Generator | None = None,
+    ) -> MetaRegression:
         """Meta-regression of the studies' effects on ``moderators`` (metafor's ``rma(mods=)``).
 
         ``moderators`` maps names to one value per study, in the order of the
@@ -247,7 +287,17 @@ class MetaAnalysis(Subgroup):
         """
         from metapool.metareg import metareg_analysis
 
-        return metareg_analysis(self, moderators, **options)
+        return metareg_analysis(
+            self,
+            moderators,
+            model=model,
+            tau2=tau2,
+            hksj=hksj,
+            ci_level=ci_level,
+            intercept=intercept,
+            permutations=permutations,
+            seed=seed,
+        )
 
     def gosh(self, max_subsets: int = 10**6, seed: Any = None) -> Gosh:
         """GOSH: the analysis refitted on every subset of its studies, as one batch."""
@@ -255,31 +305,56 @@ class MetaAnalysis(Subgroup):
 
         return gosh(self, max_subsets=max_subsets, seed=seed)
 
-    def forest(self, **kwargs: Any) -> Any:
-        """RevMan-style forest plot (matplotlib Figure); needs ``metapool[plot]``."""
+    def forest(
+        self,
+        *,
+        left_label: str = "Favours experimental",
+        right_label: str = "Favours control",
+        xlim: tuple[float, float] | None = None,
+        title: str | None = None,
+        sort: str | Ordered[Any] | None = None,
+        figsize: tuple[float, float] | None = None,
+        group_labels: tuple[str, str] = ("Experimental", "Control"),
+        scale: float | None = None,
+        ci_style: str = "revman5",
+        risk_of_bias: RiskOfBias | None = None,
+    ) -> Figure:
+        """RevMan-style forest plot (:func:`metapool.plots.forest`); needs ``metapool[plot]``."""
         from metapool.plots.forest import forest
 
-        return forest(self, **kwargs)
+        return forest(
+            self,
+            left_label=left_label,
+            right_label=right_label,
+            xlim=xlim,
+            title=title,
+            sort=sort,
+            figsize=figsize,
+            group_labels=group_labels,
+            scale=scale,
+            ci_style=ci_style,
+            risk_of_bias=risk_of_bias,
+        )
 
-    def funnel(self, **kwargs: Any) -> Any:
-        """Funnel plot (matplotlib Figure); needs ``metapool[plot]``."""
+    def funnel(self, *, trimfill: TrimFill | None = None, ax: Axes | None = None) -> Figure:
+        """Funnel plot (:func:`metapool.plots.funnel`); needs ``metapool[plot]``."""
         from metapool.plots.funnel import funnel
 
-        return funnel(self, **kwargs)
+        return funnel(self, trimfill=trimfill, ax=ax)
 
-    def baujat(self) -> Any:
+    def baujat(self) -> Figure:
         """Baujat plot: contribution to Q against influence on the estimate."""
         from metapool.plots.baujat import baujat
 
         return baujat(self)
 
-    def labbe(self) -> Any:
+    def labbe(self) -> Figure:
         """L'Abbé plot of the arms' event risks (dichotomous data)."""
-        from metapool.plots.baujat import labbe
+        from metapool.plots.labbe import labbe
 
         return labbe(self)
 
-    def to_dataframe(self) -> Any:
+    def to_dataframe(self) -> pd.DataFrame:
         """One row per study plus subgroup and total rows; needs pandas."""
         from metapool.io.dataframe import result_to_dataframe
 
@@ -302,19 +377,108 @@ class MetaAnalysis(Subgroup):
 
         return render(*analysis_table(self), fmt)
 
-    def write_table(self, path: Any, fmt: str | None = None) -> None:
+    def write_table(self, path: str | os.PathLike[str], fmt: str | None = None) -> None:
         """Write :meth:`to_table` to ``path`` (format from the suffix: .txt, .csv, .md, .html)."""
         from metapool.io.tables import write_table
         from metapool.report import analysis_table
 
         write_table(path, *analysis_table(self), fmt)
 
-    def report(self, path: Any, **options: Any) -> Any:
+    def report(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        title: str | None = None,
+        figures: bool = True,
+        check: bool = True,
+        risk_of_bias: RiskOfBias | None = None,
+        control_risk: Any = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Path:
         """Write this analysis as an HTML page; see :func:`metapool.report_html.write_report`."""
         from metapool.report_html import write_report
 
-        return write_report(self, path, **options)
+        return write_report(
+            self,
+            path,
+            title=title,
+            figures=figures,
+            check=check,
+            risk_of_bias=risk_of_bias,
+            control_risk=control_risk,
+            overrides=overrides,
+        )
 
     def _repr_html_(self) -> str:
         """The RevMan table in Jupyter."""
         return self.to_table("html")
+
+
+# -- constructors from the engine's arrays ------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class PooledGroup:
+    """What the engine found for one group: the pooled part of a :class:`Subgroup`."""
+
+    total: Total
+    heterogeneity: Heterogeneity
+    k: int
+    prediction: Interval | None
+
+
+def pooled_groups(p: PoolResult, ratio: bool) -> list[PooledGroup]:
+    """Total, heterogeneity, k and prediction interval of every group of ``p``."""
+    back = np.exp if ratio else np.asarray
+    est, lo, hi = back(p.estimate).tolist(), back(p.ci_lower).tolist(), back(p.ci_upper).tolist()
+    se, z, pv = p.se.tolist(), p.z.tolist(), p.p_value.tolist()
+    q, df, p_q, i2 = p.q.tolist(), p.df.tolist(), p.p_q.tolist(), p.i2.tolist()
+    tau2, h2, k, conv = p.tau2.tolist(), p.h2.tolist(), p.k.tolist(), p.converged.tolist()
+
+    def intervals(lower: Any, upper: Any, scale: Any) -> list[Interval | None]:
+        if lower is None:
+            return [None] * len(k)
+        return [
+            Interval(a, b)
+            for a, b in zip(scale(lower).tolist(), scale(upper).tolist(), strict=True)
+        ]
+
+    prediction = intervals(p.pi_lower, p.pi_upper, back)
+    tau2_ci = intervals(p.tau2_ci_lower, p.tau2_ci_upper, np.asarray)
+    i2_ci = intervals(p.i2_ci_lower, p.i2_ci_upper, np.asarray)
+    return [
+        PooledGroup(
+            total=Total(est[g], lo[g], hi[g], se[g], z[g], pv[g]),
+            heterogeneity=Heterogeneity(
+                q[g], df[g], p_q[g], i2[g], tau2[g], h2[g], tau2_ci[g], i2_ci[g], conv[g]
+            ),
+            k=int(k[g]),
+            prediction=prediction[g],
+        )
+        for g in range(len(k))
+    ]
+
+
+def study_results(
+    records: Ordered[Study], settings: Settings, es: EffectSizes, weight: Ordered[float]
+) -> list[StudyResult]:
+    """Each study's row: its effect and CI at ``settings.study_ci_level``, and ``weight``."""
+    se = es.se
+    half = z_critical(settings.study_ci_level) * se
+    lo, hi, est = es.yi - half, es.yi + half, es.yi
+    if settings.ratio:
+        lo, hi, est = np.exp(lo), np.exp(hi), np.exp(est)
+    columns = zip(
+        records,
+        est.tolist(),
+        lo.tolist(),
+        hi.tolist(),
+        se.tolist(),
+        weight,
+        es.reason.tolist(),
+        strict=True,
+    )
+    return [
+        StudyResult(r.study, r.subgroup, e, a, b, s, w, reason == 0, REASONS[reason], r)
+        for r, e, a, b, s, w, reason in columns
+    ]

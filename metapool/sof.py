@@ -391,7 +391,7 @@ def absolute_effects(
                 nnt=nnt_text(benefit[0], min(benefit[1:]), max(benefit[1:])),
             )
         )
-    arms = res.totals
+    arms = res.arm_totals
     participants = math.nan if arms is None else arms.total_exp + arms.total_ctrl
     return AbsoluteEffects(
         settings.measure,

@@ -126,6 +126,8 @@ class Settings:
     number
         RevMan's number of the analysis (``"1.1"``), from which subgroup
         headings are numbered (``"1.1.1 Bone marrow"``); None: not numbered.
+    tau2_ci
+        Q-profile confidence intervals for τ² and I² (RevMan Web), also in refits.
     """
 
     data_type: DataType
@@ -143,6 +145,7 @@ class Settings:
     totals: str = "all"
     subgroup_test: bool = True
     number: str | None = None
+    tau2_ci: bool = False
 
     @property
     def measure_name(self) -> str:

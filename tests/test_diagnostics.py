@@ -20,8 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import metapool
-from metapool.analysis import study_effects
-from metapool.diagnostics import Influence, Sequence, bias
+from metapool.diagnostics import Influence, Reanalysis, bias
 from metapool.records import Continuous, Dichotomous, Generic
 from metapool.results import MetaAnalysis
 
@@ -88,7 +87,7 @@ def analysis(case: dict[str, Any]) -> MetaAnalysis:
         if options["method"] == "IV":
             options.pop("method")
     res = metapool.analyse(studies, **options)
-    es = study_effects(res)
+    es = res.effects
     ok = es.estimable
     assert [s.study for s in res.studies if s.estimable] == labels
     np.testing.assert_allclose(es.yi[ok], case["yi"], rtol=1e-13, atol=1e-15)
@@ -210,7 +209,7 @@ def test_trimfill(case: dict[str, Any], key: str, analyses: dict[str, MetaAnalys
 # -- leave-one-out and cumulative -------------------------------------------------------
 
 
-def check_steps(case: dict[str, Any], got: Sequence, steps: list[dict[str, Any]]) -> None:
+def check_steps(case: dict[str, Any], got: Reanalysis, steps: list[dict[str, Any]]) -> None:
     assert len(got) == len(steps)
     assert list(got.study) == [s["study"] for s in steps]
     for i, exp in enumerate(steps):
@@ -438,7 +437,7 @@ def same(x: float, y: float) -> bool:
     return (math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def same_steps(batched: Sequence, i: int, alone: MetaAnalysis) -> None:
+def same_steps(batched: Reanalysis, i: int, alone: MetaAnalysis) -> None:
     t, h = alone.total, alone.heterogeneity
     expected = {
         "estimate": t.estimate,

@@ -150,7 +150,7 @@ def test_missing_cells_make_a_study_not_estimable() -> None:
     res = metapool.analyse([*STUDIES, Dichotomous("Blank", None, None, 3, 10)])
     blank = res.studies[2]
     assert not blank.estimable and blank.reason == "missing data"
-    assert res.totals is not None and res.totals.total_exp == 50
+    assert res.arm_totals is not None and res.arm_totals.total_exp == 50
 
 
 @pytest.mark.parametrize(

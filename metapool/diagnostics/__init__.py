@@ -6,32 +6,31 @@ Usually reached through the methods of :class:`~metapool.results.MetaAnalysis`
 
 from __future__ import annotations
 
-from metapool.diagnostics.bias import (
-    RankTest,
-    RegressionTest,
-    TrimFill,
-    begg,
-    egger,
-    harbord,
-    peters,
-    trimfill,
-)
+from typing import Any
+
+from metapool.diagnostics.bias import RankTest, RegressionTest, begg, egger, harbord, peters
 from metapool.diagnostics.gosh import Gosh, gosh
 from metapool.diagnostics.sensitivity import (
+    BaujatPoints,
     Influence,
-    Sequence,
+    Reanalysis,
+    baujat_points,
     cumulative,
     influence,
     leave_one_out,
+    renamed,
 )
+from metapool.diagnostics.trimfill import TrimFill, trimfill
 
 __all__ = [
+    "BaujatPoints",
     "Gosh",
     "Influence",
     "RankTest",
+    "Reanalysis",
     "RegressionTest",
-    "Sequence",
     "TrimFill",
+    "baujat_points",
     "begg",
     "cumulative",
     "egger",
@@ -42,3 +41,8 @@ __all__ = [
     "peters",
     "trimfill",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The deprecated former names (``Sequence``: :class:`Reanalysis`), for one release."""
+    return renamed(name, __name__)

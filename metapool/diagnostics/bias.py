@@ -1,11 +1,12 @@
-"""Small-study effects: Egger, Begg, Peters and Harbord tests, trim-and-fill.
+"""Tests for small-study effects: Egger, Peters and Harbord (one regression), Begg.
 
 All of them work on the analysis' estimable study effects (analysis scale, the
 zero-cell rule applied) with inverse-variance weights, whatever the analysis'
-pooling method, as metafor's ``regtest``, ``ranktest`` and ``trimfill`` do on
-``rma(yi, vi)``. Pooled quantities come from the engine
-(:func:`metapool.pooling.engine.pool_segments`); the regressions are two-column
-weighted least squares.
+pooling method, as metafor's ``regtest`` and ``ranktest`` do on ``rma(yi, vi)``.
+The three regression tests are one weighted least squares of an effect on a
+predictor; Begg's test centres on the engine's fixed-effect estimate
+(:func:`metapool.pooling.engine.pool_segments`). Trim-and-fill is in
+:mod:`metapool.diagnostics.trimfill`.
 
 The tests refuse analyses of fewer than 10 studies unless asked (``k_min=``):
 the Cochrane Handbook advises tests for funnel plot asymmetry only with at
@@ -22,6 +23,7 @@ References
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import attrs
@@ -29,34 +31,19 @@ import numpy as np
 from scipy import linalg, special, stats
 
 from metapool._typing import FloatArray
-from metapool.analysis import group_results
-from metapool.diagnostics.sensitivity import StudyData, estimable_studies, pool_groups
+from metapool.diagnostics._refit import StudyData, estimable_studies, rounding
 from metapool.effects import peto_o_minus_e
 from metapool.errors import InputError
-from metapool.pooling.design import Studies
 from metapool.pooling.engine import pool_segments
 from metapool.pooling.segments import Segments
-from metapool.pooling.tau2 import Within, estimate_tau2
-from metapool.report import effect_text, format_p, heterogeneity_line, overall_effect_line
-from metapool.results import Heterogeneity, Interval, Total
-from metapool.vocabulary import DataType, Model
+from metapool.report import format_p
+from metapool.results import Interval
+from metapool.vocabulary import DataType
 
 if TYPE_CHECKING:  # pragma: no cover
     from metapool.results import MetaAnalysis
 
-__all__ = [
-    "RankTest",
-    "RegressionTest",
-    "TrimFill",
-    "begg",
-    "egger",
-    "harbord",
-    "peters",
-    "trimfill",
-]
-
-#: trim-and-fill iterations before giving up (metafor's ``maxiter``)
-MAXITER = 100
+__all__ = ["RankTest", "RegressionTest", "begg", "egger", "harbord", "peters"]
 
 #: fewest studies for a test of funnel plot asymmetry by default (Cochrane Handbook 13.3.5.4)
 K_MIN = 10
@@ -65,8 +52,19 @@ K_MIN = 10
 # -- records ------------------------------------------------------------------------------
 
 
+class _Unpacks:
+    """A test result that unpacks as ``statistic, p_value = res.egger()``, as scipy's do."""
+
+    __slots__ = ()
+    statistic: float
+    p_value: float
+
+    def __iter__(self) -> Iterator[float]:
+        return iter((self.statistic, self.p_value))
+
+
 @attrs.frozen
-class RegressionTest:
+class RegressionTest(_Unpacks):
     """A regression test for funnel-plot asymmetry: t test of the slope, k − 2 df.
 
     The regression is weighted least squares of the effect on ``predictor``
@@ -134,7 +132,7 @@ def _possessive(name: str) -> str:
 
 
 @attrs.frozen
-class RankTest:
+class RankTest(_Unpacks):
     """Begg and Mazumdar's rank correlation test (metafor ``ranktest``).
 
     Attributes
@@ -165,64 +163,6 @@ class RankTest:
             f"Begg and Mazumdar's rank correlation test (k = {self.k})\n"
             f"Kendall's tau = {self.statistic:.4f}, {format_p(self.p_value)} ({kind})"
         )
-
-
-@attrs.frozen(eq=False)
-class TrimFill:
-    """Duval and Tweedie's trim-and-fill (metafor ``trimfill``).
-
-    Attributes
-    ----------
-    estimator : str
-        ``"L0"`` or ``"R0"``.
-    side : str
-        ``"left"`` or ``"right"``: where studies were judged missing.
-    k0, k0_se : int, float
-        Estimated number of missing studies and its standard error.
-    total : Total
-        The analysis' model refitted on the observed and filled studies
-        (natural scale for ratios, as :attr:`MetaAnalysis.total`).
-    heterogeneity : Heterogeneity
-        Of that refit.
-    filled_yi, filled_vi : ndarray
-        The filled studies' effects (analysis scale) and variances.
-    k : int
-        Studies in the refit (observed + filled).
-    measure : str
-    random : bool
-        Whether the model is random effects (for the heterogeneity line).
-    """
-
-    estimator: str
-    side: str
-    k0: int
-    k0_se: float
-    total: Total
-    heterogeneity: Heterogeneity
-    filled_yi: FloatArray
-    filled_vi: FloatArray
-    k: int
-    measure: str
-    random: bool
-
-    def __str__(self) -> str:
-        plural = "study" if self.k0 == 1 else "studies"
-        t = self.total
-        return "\n".join(
-            [
-                f"Trim-and-fill ({self.estimator} estimator): {self.k0} {plural} "
-                f"(SE {self.k0_se:.4f}) filled on the {self.side} side",
-                f"Adjusted total ({self.measure}, k = {self.k}): "
-                f"{effect_text(t.estimate, t.ci_lower, t.ci_upper)}",
-                heterogeneity_line(self.heterogeneity, self.random),
-                overall_effect_line(t),
-            ]
-        )
-
-
-def _rounding(y: FloatArray) -> float:
-    """Differences below this are rounding noise for effects of the size of ``y``."""
-    return float(100 * np.finfo(float).eps * np.abs(y).max())
 
 
 # -- weighted least squares ---------------------------------------------------------------
@@ -283,7 +223,7 @@ def _regression_test(
     # a line through every study leaves residuals of rounding size only: no test
     # (R's lm reports the t of that noise)
     terms = np.concatenate([y, fit.coef[:1], fit.coef[1] * x])
-    perfect = np.abs(fit.residual).max() <= _rounding(terms)
+    perfect = np.abs(fit.residual).max() <= rounding(terms)
     t = math.nan if perfect else fit.coef[1] / se[1]
     half = float(special.stdtrit(df, 0.5 + level / 2)) * se[0]
     return RegressionTest(
@@ -417,147 +357,10 @@ def begg(res: MetaAnalysis, *, k_min: int = K_MIN) -> RankTest:
     fe = pool_segments(data.yi, data.vi, Segments.single(k), random=False)
     centred = data.yi - fe.estimate[0]
     # equal effects are tied at 0, not ranked by rounding noise
-    centred[np.abs(centred) <= _rounding(data.yi)] = 0.0
+    centred[np.abs(centred) <= rounding(data.yi)] = 0.0
     standardised = centred / np.sqrt(data.vi - fe.se[0] ** 2)
     ties = np.unique(standardised).size < k or np.unique(data.vi).size < k
     result = stats.kendalltau(standardised, data.vi, method="asymptotic" if ties else "exact")
     return RankTest(
         statistic=float(result.statistic), p_value=float(result.pvalue), exact=not ties, k=k
     )
-
-
-# -- trim and fill ------------------------------------------------------------------------
-
-
-def trimfill(res: MetaAnalysis, estimator: str = "L0", side: str | None = None) -> TrimFill:
-    """Duval and Tweedie's trim-and-fill with the analysis' model (metafor ``trimfill``).
-
-    Parameters
-    ----------
-    res : MetaAnalysis
-    estimator : {"L0", "R0"}
-        Estimator of the number of missing studies.
-    side : {"left", "right"}, optional
-        Where studies are missing. By default from the sign of the slope of
-        a meta-regression of yᵢ on SEᵢ under the analysis' model (negative
-        slope: missing on the right), as metafor.
-
-    Returns
-    -------
-    TrimFill
-        The refit uses the analysis' model (τ² estimator, CI method and level)
-        pooled by inverse variance.
-
-    Examples
-    --------
-    >>> import metapool
-    >>> res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
-    >>> tf = trimfill(res)
-    >>> tf.k0, tf.side, round(tf.total.estimate, 4)
-    (3, 'right', 0.914)
-    """
-    name = estimator.strip().upper() if isinstance(estimator, str) else estimator
-    if name not in ("L0", "R0"):
-        raise InputError(f"unknown trim-and-fill estimator {estimator!r}; allowed: L0, R0")
-    data = estimable_studies(res)
-    k = data.k
-    if k < 3:
-        raise InputError(f"trim-and-fill needs at least 3 studies, the analysis has {k}")
-    random = data.settings.model is Model.RANDOM
-    if side is None:
-        se = np.sqrt(data.vi)
-        slope = _regression_slope(data.yi, data.vi, se, data.settings.tau2, random)
-        # a slope of rounding size (symmetric data) has no sign: metafor's default, left
-        side = "right" if slope * np.ptp(se) < -_rounding(data.yi) else "left"
-    elif side not in ("left", "right"):
-        raise InputError(f"side must be 'left' or 'right', got {side!r}")
-    # work as if studies were missing on the left: flip the sign otherwise
-    sign = -1.0 if side == "right" else 1.0
-    # by effect; equal effects by variance (metafor keeps their input order), so that
-    # the result does not depend on the order of the studies
-    order = np.lexsort((data.vi, sign * data.yi))
-    y, v = sign * data.yi[order], data.vi[order]
-    flipped = attrs.evolve(data, names=tuple(data.names[i] for i in order), yi=y, vi=v, cells=None)
-    k0, k0_prev, k0_se, beta, iterations = 0, -1, math.nan, math.nan, 0
-    while k0 != k0_prev:
-        iterations += 1
-        if iterations > MAXITER:
-            raise InputError(f"trim-and-fill did not converge in {MAXITER} iterations")
-        k0_prev = k0
-        kept = np.arange(k - k0)
-        trimmed = pool_groups(flipped, kept, Segments.single(kept.size), own_method=False)
-        beta = float(trimmed.estimate[0])
-        centred = y - beta
-        # a study at the estimate up to rounding is on neither side (all effects equal:
-        # nothing is missing) rather than on a side chosen by rounding noise
-        k0, k0_se = _missing(np.where(np.abs(centred) <= _rounding(y), 0.0, centred), name)
-    # the k0 largest (on the flipped scale) mirrored around the trimmed estimate
-    filled_yi = sign * (2 * beta - y[k - k0 :])
-    filled_vi = v[k - k0 :]
-    augmented = attrs.evolve(
-        data,
-        names=(*data.names, *(f"Filled {i + 1}" for i in range(k0))),
-        yi=np.concatenate([data.yi, filled_yi]),
-        vi=np.concatenate([data.vi, filled_vi]),
-        cells=None,
-    )
-    everyone = np.arange(k + k0)
-    refit = pool_groups(augmented, everyone, Segments.single(k + k0), own_method=False)
-    refitted = group_results(refit, data.settings.ratio)[0]
-    return TrimFill(
-        estimator=name,
-        side=side,
-        k0=k0,
-        k0_se=k0_se,
-        total=refitted["total"],
-        heterogeneity=refitted["heterogeneity"],
-        filled_yi=filled_yi,
-        filled_vi=filled_vi,
-        k=k + k0,
-        measure=data.settings.measure,
-        random=random,
-    )
-
-
-def _missing(centred: FloatArray, estimator: str) -> tuple[int, float]:
-    """Duval and Tweedie's estimate of the number of missing studies, and its SE."""
-    k = centred.size
-    rank = np.empty(k)
-    # ranks of |centred| with ties in order of appearance (R's ties.method="first")
-    rank[np.argsort(np.abs(centred), kind="stable")] = np.arange(1, k + 1)
-    if estimator == "R0":
-        # the rightmost run of positive ranks: above the largest rank of a study at or
-        # below the estimate (metafor: of a negative one, which it then always has)
-        k0 = k - rank[centred <= 0].max(initial=0.0) - 1
-        se = math.sqrt(2 * max(0.0, k0) + 2)
-    else:
-        sr = rank[centred > 0].sum()
-        k0 = (4 * sr - k * (k + 1)) / (2 * k - 1)
-        var_sr = (
-            k * (k + 1) * (2 * k + 1)
-            + 10 * k0**3
-            + 27 * k0**2
-            + 17 * k0
-            - 18 * k * k0**2
-            - 18 * k * k0
-            + 6 * k**2 * k0
-        ) / 24
-        se = 4 * math.sqrt(var_sr) / (2 * k - 1) if var_sr >= 0 else math.nan
-    # round half to even, as R's round()
-    return max(0, int(np.round(k0))), se
-
-
-# -- meta-regression on the SE: the side of trim-and-fill ---------------------------------
-
-
-def _regression_slope(
-    y: FloatArray, v: FloatArray, x: FloatArray, method: str, random: bool
-) -> float:
-    """Slope of the meta-regression of y on x: fixed effect or random effects with τ².
-
-    As metafor's ``rma(yi, vi, mods=x, method=...)``; only its sign is used.
-    """
-    studies = Studies(y, v, Segments.single(y.size), x)
-    fixed = studies.fit(1.0 / v)
-    tau2 = estimate_tau2(method, Within.of(fixed)).tau2[0] if random else 0.0
-    return float(studies.fit(1.0 / (v + tau2)).coef[1][0])

@@ -21,12 +21,14 @@ import attrs
 import numpy as np
 
 from metapool._typing import BoolArray, FloatArray
-from metapool.diagnostics.sensitivity import estimable_studies, pool_groups
+from metapool.diagnostics._refit import arrays, estimable_studies
 from metapool.errors import InputError
 from metapool.pooling.segments import Segments
 from metapool.vocabulary import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
     from metapool.results import MetaAnalysis
 
 __all__ = ["Gosh", "gosh", "subsets"]
@@ -73,11 +75,11 @@ class Gosh:
         kind = "all" if self.exact else "a random sample of"
         return f"Gosh({len(self)} fits: {kind} subsets of {len(self.studies)} studies)"
 
-    def plot(self, **kwargs: Any) -> Any:
+    def plot(self, *, alpha: float | None = None, bins: int = 40, size: float = 4.0) -> Figure:
         """Draw the GOSH plot (:func:`metapool.plots.gosh.gosh_plot`)."""
         from metapool.plots.gosh import gosh_plot
 
-        return gosh_plot(self, **kwargs)
+        return gosh_plot(self, alpha=alpha, bins=bins, size=size)
 
 
 def subsets(k: int, max_subsets: int = 10**6, seed: Any = None) -> tuple[BoolArray, bool]:
@@ -160,16 +162,11 @@ def gosh(res: MetaAnalysis, max_subsets: int = 10**6, seed: Any = None) -> Gosh:
     membership, exact = subsets(data.k, max_subsets, seed)
     owner, rows = np.nonzero(membership)  # row-major: each subset's members, in study order
     sizes = np.bincount(owner, minlength=membership.shape[0])
-    fit = pool_groups(data, rows.astype(np.intp, copy=False), Segments.of_sizes(sizes))
+    fit = data.refit(rows.astype(np.intp, copy=False), Segments.of_sizes(sizes))
     return Gosh(
         studies=data.names,
         membership=membership,
-        estimate=fit.estimate,
-        q=fit.q,
-        i2=fit.i2,
-        h2=fit.h2,
-        tau2=fit.tau2,
-        k=fit.k,
+        **arrays(fit, "estimate", "q", "i2", "h2", "tau2", "k"),
         exact=exact,
         settings=data.settings,
     )

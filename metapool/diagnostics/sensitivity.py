@@ -1,6 +1,6 @@
-"""Sensitivity analyses: leave-one-out, cumulative and influence diagnostics.
+"""Sensitivity analyses: leave-one-out, cumulative, influence and Baujat diagnostics.
 
-Every re-analysis is one batch through :func:`metapool.pooling.engine.pool_segments`:
+Every re-analysis is one batch of refits (:mod:`metapool.diagnostics._refit`):
 the k leave-one-out fits are k groups of k - 1 studies, the k cumulative fits are
 k groups of 1, 2, ..., k studies, all built by index arithmetic.
 """
@@ -8,6 +8,7 @@ k groups of 1, 2, ..., k studies, all built by index arithmetic.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -16,104 +17,31 @@ import numpy as np
 from scipy import special
 
 from metapool._typing import BoolArray, FloatArray, IntArray
-from metapool.analysis import pool_rows, study_effects
-from metapool.effects import Cells
+from metapool.diagnostics._refit import (
+    StudyData,
+    arrays,
+    cumulative_layout,
+    estimable_studies,
+    leave_one_out_layout,
+)
 from metapool.errors import InputError
 from metapool.pooling.engine import PoolResult, pool_segments
 from metapool.pooling.segments import Segments
 from metapool.report import format_p
-from metapool.vocabulary import Model, Settings
+from metapool.vocabulary import Model
 
 if TYPE_CHECKING:  # pragma: no cover
     from metapool.results import MetaAnalysis, StudyResult
 
-__all__ = ["Influence", "Sequence", "cumulative", "influence", "leave_one_out"]
-
-
-# -- the analysis' estimable studies and how to re-pool them ------------------------------
-
-
-@attrs.frozen
-class StudyData:
-    """The estimable studies of an analysis, in input order, on the analysis scale."""
-
-    names: tuple[str, ...]
-    yi: FloatArray
-    vi: FloatArray
-    cells: Cells | None  # raw 2x2 cells (dichotomous data): Mantel-Haenszel, Peters, Harbord
-    settings: Settings
-
-    @property
-    def k(self) -> int:
-        return len(self.names)
-
-
-def estimable_studies(res: MetaAnalysis) -> StudyData:
-    """The analysis' estimable studies with their effects (zero-cell rule applied)."""
-    es = study_effects(res)
-    index = np.flatnonzero(es.estimable)
-    return StudyData(
-        names=tuple(res.studies[i].study for i in index),
-        yi=es.yi[index],
-        vi=es.vi[index],
-        cells=None if es.cells is None else es.cells.take(index),
-        settings=res.settings,
-    )
-
-
-def pool_groups(
-    data: StudyData,
-    rows: IntArray,
-    seg: Segments,
-    *,
-    own_method: bool = True,
-    hksj: bool | None = None,
-    weights: bool = False,
-) -> PoolResult:
-    """Pool the studies ``rows`` in the groups ``seg`` with the analysis' model.
-
-    ``own_method=False`` pools by inverse variance even when the analysis used
-    Mantel-Haenszel (the small-study tests, trim-and-fill and influence
-    diagnostics do, as metafor's ``rma.uni``). Peto pooling is inverse-variance
-    pooling of the Peto effects, so it needs nothing special.
-    """
-    return pool_rows(
-        data.settings,
-        data.yi,
-        data.vi,
-        rows,
-        seg,
-        cells=data.cells,
-        inverse_variance=not own_method,
-        hksj=hksj,
-        weights=weights,
-    )
-
-
-def leave_one_out_layout(k: int) -> tuple[IntArray, Segments]:
-    """Rows and groups of the k leave-one-out fits: group g holds every study but g.
-
-    Examples
-    --------
-    >>> rows, seg = leave_one_out_layout(3)
-    >>> rows.tolist(), seg.codes.tolist()
-    ([1, 2, 0, 2, 0, 1], [0, 0, 1, 1, 2, 2])
-    """
-    group = np.repeat(np.arange(k, dtype=np.intp), k - 1)
-    position = np.tile(np.arange(k - 1, dtype=np.intp), k)
-    # skip over the left-out study: positions at or after it move up by one
-    rows = position + (position >= group)
-    return rows, Segments(group, k)
-
-
-def _cumulative_layout(order: IntArray) -> tuple[IntArray, Segments]:
-    """Rows and groups of the cumulative fits: group g holds ``order[:g + 1]``."""
-    k = order.size
-    sizes = np.arange(1, k + 1, dtype=np.intp)
-    group = np.repeat(np.arange(k, dtype=np.intp), sizes)
-    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
-    position = np.arange(group.size, dtype=np.intp) - starts
-    return order[position], Segments(group, k)
+__all__ = [
+    "BaujatPoints",
+    "Influence",
+    "Reanalysis",
+    "baujat_points",
+    "cumulative",
+    "influence",
+    "leave_one_out",
+]
 
 
 # -- records ------------------------------------------------------------------------------
@@ -134,8 +62,10 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 
 @attrs.frozen(eq=False)
-class Sequence:
-    """A sequence of re-analyses: leave-one-out or cumulative, one entry per step.
+class Reanalysis:
+    """A series of re-analyses: leave-one-out or cumulative, one entry per step.
+
+    (Called ``Sequence`` until this release; that name is a deprecated alias.)
 
     Arrays have one entry per step. ``estimate``, ``ci_lower`` and ``ci_upper``
     are on the natural scale (ratios exponentiated); ``se`` and ``z`` on the
@@ -213,10 +143,12 @@ def _p(p: float) -> str:
     return format_p(p).removeprefix("P = ").replace("P < ", "<") if math.isfinite(p) else "-"
 
 
-def _sequence(kind: str, data: StudyData, pooled: PoolResult, names: tuple[str, ...]) -> Sequence:
+def _reanalysis(
+    kind: str, data: StudyData, pooled: PoolResult, names: tuple[str, ...]
+) -> Reanalysis:
     s = data.settings
     natural = np.exp if s.ratio else np.asarray
-    return Sequence(
+    return Reanalysis(
         kind=kind,
         measure=s.measure,
         ratio=s.ratio,
@@ -226,23 +158,14 @@ def _sequence(kind: str, data: StudyData, pooled: PoolResult, names: tuple[str, 
         estimate=natural(pooled.estimate),
         ci_lower=natural(pooled.ci_lower),
         ci_upper=natural(pooled.ci_upper),
-        se=pooled.se,
-        z=pooled.z,
-        p_value=pooled.p_value,
-        q=pooled.q,
-        df=pooled.df,
-        p_q=pooled.p_q,
-        i2=pooled.i2,
-        h2=pooled.h2,
-        tau2=pooled.tau2,
-        k=pooled.k,
+        **arrays(pooled, "se", "z", "p_value", "q", "df", "p_q", "i2", "h2", "tau2", "k"),
     )
 
 
 # -- leave-one-out and cumulative ---------------------------------------------------------
 
 
-def leave_one_out(res: MetaAnalysis) -> Sequence:
+def leave_one_out(res: MetaAnalysis) -> Reanalysis:
     """Re-run the analysis without each estimable study in turn (metafor ``leave1out``).
 
     Each step is the analysis' own model and method — Mantel-Haenszel stays
@@ -255,7 +178,7 @@ def leave_one_out(res: MetaAnalysis) -> Sequence:
 
     Returns
     -------
-    Sequence
+    Reanalysis
         Step i leaves out the i-th estimable study (input order).
 
     Examples
@@ -272,13 +195,13 @@ def leave_one_out(res: MetaAnalysis) -> Sequence:
             f"leave-one-out needs at least 2 estimable studies, the analysis has {data.k}"
         )
     rows, seg = leave_one_out_layout(data.k)
-    return _sequence("leave-one-out", data, pool_groups(data, rows, seg), data.names)
+    return _reanalysis("leave-one-out", data, data.refit(rows, seg), data.names)
 
 
 def cumulative(
     res: MetaAnalysis,
     order: Iterable[str] | Callable[[StudyResult], Any] | None = None,
-) -> Sequence:
+) -> Reanalysis:
     """Cumulative meta-analysis: the first 1, 2, ..., k studies in ``order`` (metafor ``cumul``).
 
     Parameters
@@ -293,7 +216,7 @@ def cumulative(
 
     Returns
     -------
-    Sequence
+    Reanalysis
         Step i pools the first i studies; ``study[i]`` is the study added at step i.
         Each step uses the analysis' model and method, with its own τ².
 
@@ -309,9 +232,9 @@ def cumulative(
     if data.k < 1:
         raise InputError("cumulative analysis needs at least one estimable study")
     sequence = _order(res, data, order)
-    rows, seg = _cumulative_layout(sequence)
+    rows, seg = cumulative_layout(sequence)
     names = tuple(data.names[i] for i in sequence)
-    return _sequence("cumulative", data, pool_groups(data, rows, seg), names)
+    return _reanalysis("cumulative", data, data.refit(rows, seg), names)
 
 
 def _order(
@@ -459,15 +382,15 @@ def influence(res: MetaAnalysis) -> Influence:
             f"influence diagnostics need at least 2 estimable studies, the analysis has {k}"
         )
     everyone = np.arange(k, dtype=np.intp)
-    full = pool_groups(data, everyone, Segments.single(k), own_method=False, weights=True)
+    full = data.refit(everyone, Segments.single(k), inverse_variance=True, weights=True)
     assert full.weights is not None
     theta, var = full.estimate[0], full.se[0] ** 2
     rows, seg = leave_one_out_layout(k)
-    deleted = pool_groups(data, rows, seg, own_method=False)
+    deleted = data.refit(rows, seg, inverse_variance=True)
     theta_del, var_del, tau2_del = deleted.estimate, deleted.se**2, deleted.tau2
     if data.settings.hksj:
         # metafor's s²_w of each deleted fit: the HKSJ variance over the plain one
-        plain = pool_groups(data, rows, seg, own_method=False, hksj=False)
+        plain = data.refit(rows, seg, inverse_variance=True, hksj=False)
         scale = var_del / plain.se**2
     else:
         scale = np.ones(k)
@@ -505,3 +428,67 @@ def influence(res: MetaAnalysis) -> Influence:
         dfbetas=dfbetas,
         influential=influential,
     )
+
+
+# -- Baujat -------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class BaujatPoints:
+    """Baujat coordinates of the estimable studies, in the analysis' order.
+
+    As metafor's ``baujat.rma``: ``heterogeneity`` is each study's squared
+    residual from the pooled estimate over its variance (plus τ² under random
+    effects; for a fixed-effect analysis they add up to Q), ``influence`` the
+    squared change of the pooled estimate when the study is left out, over the
+    variance of the estimate without it.
+    """
+
+    study: tuple[str, ...]
+    heterogeneity: FloatArray
+    influence: FloatArray
+
+
+def baujat_points(res: MetaAnalysis) -> BaujatPoints:
+    """Each estimable study's contribution to heterogeneity and influence on the result.
+
+    Examples
+    --------
+    >>> import metapool
+    >>> res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="IV")
+    >>> points = baujat_points(res)
+    >>> round(float(points.heterogeneity.sum()), 4) == round(res.heterogeneity.q, 4)
+    True
+    """
+    data = estimable_studies(res)
+    k = data.k
+    if k < 2:
+        raise InputError(f"a Baujat plot needs at least 2 estimable studies, this analysis has {k}")
+    full = data.refit(np.arange(k), Segments.single(k))
+    without = data.refit(*leave_one_out_layout(k))
+    theta, tau2 = full.estimate[0], full.tau2[0]
+    return BaujatPoints(
+        study=data.names,
+        heterogeneity=(data.yi - theta) ** 2 / (data.vi + tau2),
+        influence=(without.estimate - theta) ** 2 / without.se**2,
+    )
+
+
+_RENAMED = {"Sequence": "Reanalysis"}
+
+
+def renamed(name: str, module: str, stacklevel: int = 3) -> Any:
+    """The deprecated former ``name`` of ``module`` (one release), with a warning."""
+    if name not in _RENAMED:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(
+        f"metapool.diagnostics.{name} is renamed {_RENAMED[name]}; {name} is a "
+        f"deprecated alias that will be removed in the next release",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+    return globals()[_RENAMED[name]]
+
+
+def __getattr__(name: str) -> Any:
+    return renamed(name, __name__)

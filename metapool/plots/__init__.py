@@ -7,11 +7,12 @@ is imported only when a plot is drawn.
 
 from __future__ import annotations
 
-from metapool.plots.baujat import BaujatPoints, baujat, baujat_points, labbe
+from metapool.plots.baujat import BaujatPoints, baujat, baujat_points
 from metapool.plots.bubble import BubbleLine, bubble, bubble_line
 from metapool.plots.forest import forest
 from metapool.plots.funnel import funnel
 from metapool.plots.gosh import gosh_plot
+from metapool.plots.labbe import labbe
 from metapool.plots.risk_of_bias import risk_of_bias_graph, risk_of_bias_summary
 
 __all__ = [

@@ -1,12 +1,9 @@
-"""Baujat and L'Abbé plots: which studies drive heterogeneity, and the raw risks.
+"""Baujat plot: which studies drive heterogeneity and the result.
 
-The Baujat plot follows metafor's ``baujat.rma``: for every estimable study,
-x is its contribution to heterogeneity, the squared residual from the pooled
-estimate over its variance (plus τ² under random effects; for a fixed-effect
-analysis the x values add up to Q), and y its influence on the result, the
-squared change of the pooled estimate when the study is left out, over the
-variance of the estimate without it. The k leave-one-out analyses are one
-batch through the pooling engine.
+The plot follows metafor's ``baujat.rma``; its coordinates
+(:func:`~metapool.diagnostics.baujat_points`: for every estimable study its
+contribution to heterogeneity and its influence on the result) are a
+diagnostic of :mod:`metapool.diagnostics.sensitivity`, importable from here too.
 """
 
 from __future__ import annotations
@@ -14,16 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import attrs
 import numpy as np
 
 from metapool._typing import FloatArray
-from metapool.analysis import study_effects
-from metapool.diagnostics.sensitivity import estimable_studies, leave_one_out_layout, pool_groups
-from metapool.errors import InputError
-from metapool.plots._style import COLOURS, figure, label_lines, require_matplotlib, text_width
-from metapool.pooling.segments import Segments
-from metapool.vocabulary import DataType, Model
+from metapool.diagnostics.sensitivity import BaujatPoints, baujat_points
+from metapool.plots._style import COLOURS, figure, require_matplotlib, text_width
+from metapool.vocabulary import Model
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -31,41 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from metapool.results import MetaAnalysis
 
-__all__ = ["BaujatPoints", "baujat", "baujat_points", "labbe"]
-
-
-@attrs.frozen
-class BaujatPoints:
-    """Baujat coordinates of the estimable studies, in the analysis' order."""
-
-    study: tuple[str, ...]
-    heterogeneity: FloatArray
-    influence: FloatArray
-
-
-def baujat_points(res: MetaAnalysis) -> BaujatPoints:
-    """Each estimable study's contribution to heterogeneity and influence on the result.
-
-    Examples
-    --------
-    >>> import metapool
-    >>> res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="IV")
-    >>> points = baujat_points(res)
-    >>> round(float(points.heterogeneity.sum()), 4) == round(res.heterogeneity.q, 4)
-    True
-    """
-    data = estimable_studies(res)
-    k = data.k
-    if k < 2:
-        raise InputError(f"a Baujat plot needs at least 2 estimable studies, this analysis has {k}")
-    full = pool_groups(data, np.arange(k), Segments.single(k))
-    without = pool_groups(data, *leave_one_out_layout(k))
-    theta, tau2 = full.estimate[0], full.tau2[0]
-    return BaujatPoints(
-        study=data.names,
-        heterogeneity=(data.yi - theta) ** 2 / (data.vi + tau2),
-        influence=(without.estimate - theta) ** 2 / without.se**2,
-    )
+__all__ = ["BaujatPoints", "baujat", "baujat_points"]
 
 
 def baujat(res: MetaAnalysis) -> Figure:
@@ -86,8 +45,6 @@ def baujat(res: MetaAnalysis) -> Figure:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import metapool
     >>> res = metapool.analyse(metapool.examples.aspirin(), measure="OR")
     >>> len(baujat(res).axes[0].collections[0].get_offsets())
@@ -174,85 +131,3 @@ def _label_points(ax: Axes, x: FloatArray, y: FloatArray, names: Sequence[str]) 
             fontsize=size,
             gid="label",
         )
-
-
-def labbe(res: MetaAnalysis) -> Figure:
-    """Draw a L'Abbé plot: experimental against control event risk (dichotomous data).
-
-    One circle per estimable study, its area proportional to the study's
-    weight; the solid line of equal risks and the dashed line of the pooled
-    effect (odds ratio, risk ratio or risk difference) across control risks.
-
-    Parameters
-    ----------
-    res : MetaAnalysis
-        A dichotomous analysis (events swapped if the analysis swapped them).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> import metapool
-    >>> res = metapool.analyse(metapool.examples.aspirin(), measure="RR")
-    >>> len(labbe(res).axes[0].collections[0].get_offsets())
-    7
-    """
-    if res.settings.data_type is not DataType.DICHOTOMOUS:
-        raise InputError(
-            f"a L'Abbé plot needs dichotomous data; this analysis holds "
-            f"{res.settings.data_type.value} data"
-        )
-    require_matplotlib()
-
-    es = study_effects(res)
-    assert es.cells is not None
-    ok = es.estimable
-    cells = es.cells.take(ok)
-    risk_exp, risk_ctrl = cells.a / cells.n1, cells.c / cells.n2
-    weight = np.array([s.weight for s in res.studies])[ok]
-
-    fig = figure(figsize=(5.0, 5.0), layout="constrained")
-    ax = fig.add_subplot()
-    top = min(1.0, 1.1 * float(np.max(np.concatenate([risk_exp, risk_ctrl]), initial=0.0))) or 1.0
-    colour = COLOURS[DataType.DICHOTOMOUS]
-    ax.scatter(
-        risk_ctrl,
-        risk_exp,
-        s=np.maximum(8.0 * weight, 6.0),
-        facecolors=colour + "40",
-        edgecolors=colour,
-        linewidths=0.8,
-        zorder=3,
-        gid="studies",
-    )
-    ax.plot([0.0, top], [0.0, top], color="black", lw=0.8, gid="equality")
-    if res.total.estimable:
-        control = np.linspace(0.0, top, 201)
-        theta = res.total.estimate
-        if res.settings.measure == "RR":
-            pooled = theta * control
-        elif res.settings.measure == "RD":
-            pooled = control + theta
-        else:  # odds ratios, Peto's included
-            pooled = theta * control / (1 - control + theta * control)
-        inside = (pooled >= 0) & (pooled <= 1)
-        ax.plot(
-            control[inside],
-            pooled[inside],
-            color="black",
-            linestyle="--",
-            lw=0.8,
-            gid="pooled",
-            label=f"Pooled {label_lines(res.settings.label)[0]}: {theta:.2f}",
-        )
-        ax.legend(loc="upper left", frameon=False, fontsize=8)
-    ax.set_xlim(0.0, top)
-    ax.set_ylim(0.0, top)
-    ax.set_aspect("equal")
-    ax.set_xlabel("Control group event risk")
-    ax.set_ylabel("Experimental group event risk")
-    return fig

@@ -324,7 +324,7 @@ def _table(
 
     def total_block(part: Subgroup, kind: str, label: str, share: float) -> list[_Row]:
         t = part.total
-        arms = part.totals
+        arms = part.arm_totals
         data = arm_cells("Total", (arms.total_exp, arms.total_ctrl)) if arms else blank_data()
         mark = _Mark("diamond", t.estimate, t.ci_lower, t.ci_upper) if t.estimable else None
         block = [

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from metapool.analysis import study_effects
 from metapool.plots._scale import effect_axis
 from metapool.plots._style import COLOURS, figure, require_matplotlib
 from metapool.pooling.engine import pool_segments, z_critical
@@ -16,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from metapool.diagnostics.bias import TrimFill
+    from metapool.diagnostics.trimfill import TrimFill
     from metapool.results import MetaAnalysis
 
 __all__ = ["funnel"]
@@ -45,11 +44,10 @@ def funnel(
     Returns
     -------
     matplotlib.figure.Figure
+        The studies are the scatter ``gid="studies"``, the filled ones ``"filled"``.
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> import metapool
     >>> res = metapool.analyse(metapool.examples.aspirin(), measure="OR")
     >>> ax = res.funnel().axes[0]
@@ -59,7 +57,7 @@ def funnel(
     require_matplotlib()
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-    es = study_effects(res)
+    es = res.effects
     ok = es.estimable
     yi, se = es.yi[ok], es.se[ok]
     filled_y = trimfill.filled_yi if trimfill is not None else np.empty(0)

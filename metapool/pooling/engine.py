@@ -448,16 +448,17 @@ def pool_with(
     inverse_variance: bool = False,
     hksj: bool | str | None = None,
     weights: bool = False,
-    tau2_ci: bool = False,
+    tau2_ci: bool | None = None,
     groups: Any = None,
 ) -> PoolResult:
     """Pool the studies ``rows`` (indices into ``yi``, ``vi``, ``cells``, or a slice
     of them) in the groups ``seg`` with the analysis' settings: its method
     (Mantel-Haenszel needs ``cells``; ``inverse_variance=True`` pools by inverse
-    variance instead, as metafor's ``rma.uni`` diagnostics do), model, τ² estimator
-    and CI method (``hksj`` overrides it). Peto pooling is inverse-variance pooling
-    of the Peto effects, so it needs nothing special. :func:`metapool.analyse`,
-    :func:`metapool.pool_tables` and the diagnostics' refits all pool here.
+    variance instead, as metafor's ``rma.uni`` diagnostics do), model, τ² estimator,
+    CI method and Q-profile CIs of τ² (``hksj`` and ``tau2_ci`` override them). Peto
+    pooling is inverse-variance pooling of the Peto effects, so it needs nothing
+    special. :func:`metapool.analyse`, :func:`metapool.pool_tables` and the
+    diagnostics' refits all pool here.
     """
     fixed = None
     if settings.method is Method.MH and not inverse_variance:
@@ -478,7 +479,7 @@ def pool_with(
         ci_level=settings.ci_level,
         hksj=settings.hksj if hksj is None else hksj,
         prediction=settings.prediction,
-        tau2_ci=tau2_ci,
+        tau2_ci=settings.tau2_ci if tau2_ci is None else tau2_ci,
         i2=settings.i2,
         fixed=fixed,
         weights=weights,
