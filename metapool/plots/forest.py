@@ -109,24 +109,23 @@ def forest(
         per domain lettered A, B, ..., a traffic light per study, and the
         letters' legend under the plot.
 
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Notes
     -----
     Text is set in Arial, or Liberation Sans (the same metrics) where Arial is
     not installed, as RevMan's plots are; without either a
     :class:`~metapool.MetapoolWarning` says so once. SVG files keep text as
-    text, as RevMan Web's do.
-    Returns
-    -------
-    matplotlib.figure.Figure
+    text, as RevMan Web's do. The figure has its own canvas: it draws and
+    saves under any matplotlib backend.
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> import metapool
-    >>> res = metapool.analyse(metapool.examples.aspirin(), measure="OR")
-    >>> fig = res.forest(group_labels=("Aspirin", "Control"))
-    >>> panel = fig.axes[1]
+    >>> from metapool import analyse, examples
+    >>> fig = analyse(examples.aspirin(), measure="OR").forest(group_labels=("Aspirin", "Control"))
+    >>> table, panel = fig.axes
     >>> panel.get_xscale(), len([a for a in panel.lines if a.get_gid() == "square"])
     ('log', 7)
     >>> fig.savefig("forest.png", dpi=150)  # doctest: +SKIP

@@ -59,11 +59,10 @@ def risk_of_bias_graph(rob: RiskOfBias, *, bar_width: float = 4.5) -> Figure:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> from metapool.io.risk_of_bias import RiskOfBias
-    >>> rob = RiskOfBias.from_records([("A", "Blinding", "low"), ("B", "Blinding", "high")])
-    >>> bars = [p for p in rob.graph().axes[0].patches if p.get_gid() == "high"]
+    >>> from metapool import RiskOfBias
+    >>> judged = [("A", "Blinding", "low"), ("B", "Blinding", "high")]
+    >>> bars = [p for p in RiskOfBias.from_records(judged).graph().axes[0].patches
+    ...         if p.get_gid() == "high"]
     >>> [(float(b.get_x()), float(b.get_width())) for b in bars]
     [(50.0, 50.0)]
     """
