@@ -263,7 +263,8 @@ class Row:
     and blank. Headings and footers (:attr:`span`) have a label only, which
     runs on across the columns. ``printed`` is False for the rows only RevMan's
     plot has: the space above the total and the subgroup-difference line of an
-    analysis without subgroups.
+    analysis without subgroups. ``study`` is a study row's study name (its
+    label may carry a footnote letter).
     """
 
     kind: str
@@ -271,6 +272,7 @@ class Row:
     bold: bool = False
     mark: Mark | None = None
     printed: bool = True
+    study: str = ""
 
     @property
     def span(self) -> bool:
@@ -376,7 +378,8 @@ def revman_table(
         mark = Mark("square", s.estimate, s.ci_lower, s.ci_upper, w) if s.estimable else None
         weight = f"{w:.1f}%" if s.estimable and math.isfinite(w) else ""
         cell = effect_cell(s.estimate, s.ci_lower, s.ci_upper)
-        return Row("study", (notes.label(s), *data_cells(s), weight, cell), mark=mark)
+        cells = (notes.label(s), *data_cells(s), weight, cell)
+        return Row("study", cells, mark=mark, study=s.study)
 
     def total_block(part: Subgroup, kind: str, label: str, share: float) -> list[Row]:
         t = part.total

@@ -103,3 +103,26 @@ def test_the_model_is_the_printed_table() -> None:
         [s.weight for s in res.studies if s.subgroup == "B"]
         + [s.weight for s in res.studies if s.subgroup == "A"]
     )
+
+
+def test_a_study_with_a_footnote_keeps_its_risk_of_bias_lights() -> None:
+    # the plot's label carries the footnote letter; the judgements are the study's
+    studies = [
+        attrs.evolve(s, footnote="n" if i == 0 else None)
+        for i, s in enumerate(metapool.examples.aspirin())
+    ]
+    rob = metapool.RiskOfBias.from_records(
+        [("MRC-1", "Blinding", "high"), ("CDP", "Blinding", "low")]
+    )
+    fig = metapool.analyse(studies, measure="OR").forest(risk_of_bias=rob)
+    table = next(ax for ax in fig.axes if ax.get_gid() == "forest-table")
+    assert [t.get_text() for t in table.texts if t.get_gid() == "study:label"][:2] == [
+        "MRC-1ᵃ",
+        "CDP",
+    ]
+    assert sorted(
+        line.get_gid() for line in table.lines if (line.get_gid() or "").startswith("bias-")
+    ) == [
+        "bias-high",
+        "bias-low",
+    ]

@@ -262,7 +262,7 @@ def draw_bias_columns(ax: Axes, table: Table, layout: Layout, rob: RiskOfBias) -
             continue
         y = layout.first + r
         for x, domain in zip(centres, domains, strict=True):
-            judgement = judged.get((row.cells[0], domain))
+            judgement = judged.get((row.study, domain))
             if judgement is None:
                 continue
             ax.plot(
