@@ -126,3 +126,16 @@ def test_a_study_with_a_footnote_keeps_its_risk_of_bias_lights() -> None:
         "bias-high",
         "bias-low",
     ]
+
+
+def test_render_aligns_columns_as_told() -> None:
+    from metapool.io.tables import render
+
+    rows = [["Total", "estimate", "1"], "a line across"]
+    assert render(["Scope", "Quantity", "n"], rows, "markdown", align="llr").splitlines()[1] == (
+        "| :--- | :--- | ---: |"
+    )
+    html = render(["Scope", "Quantity", "n"], rows, "html", align="llr")
+    assert '<td style="text-align:left">estimate</td><td style="text-align:right">1</td>' in html
+    with pytest.raises(metapool.InputError, match="align must be one 'l' or 'r' per column"):
+        render(["Scope", "Quantity", "n"], rows, align="llc")
