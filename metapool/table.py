@@ -260,8 +260,9 @@ class Row:
 
     ``kind`` is one of study, heading, subtotal, total, prediction, events,
     footer (the heterogeneity, overall-effect and subgroup-difference lines)
-    and blank. Headings and footers (:attr:`span`) have a label only, which
-    runs on across the columns. ``printed`` is False for the rows only RevMan's
+    and blank (and footnote, for the plot's footnote lines). Headings, footers
+    and footnotes (:attr:`span`) have a label only, which runs on across the
+    columns. ``printed`` is False for the rows only RevMan's
     plot has: the space above the total and the subgroup-difference line of an
     analysis without subgroups. ``study`` is a study row's study name (its
     label may carry a footnote letter).
