@@ -3,7 +3,8 @@
 A table is a header row and body rows; a body row is a list of cells (one
 per header) or a single string, a line that runs across the whole table
 (RevMan's heterogeneity and overall-effect lines). The first column is
-left-aligned, the others right-aligned, as in RevMan.
+left-aligned, the others right-aligned, as in RevMan, unless ``align`` says
+otherwise (one ``"l"`` or ``"r"`` per column).
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ Row = Sequence[str] | str
 FORMATS = {"text": ".txt", "csv": ".csv", "markdown": ".md", "html": ".html"}
 
 
-def render(headers: Sequence[str], rows: Sequence[Row], fmt: str = "text") -> str:
-    """A table in one of :data:`FORMATS`.
+def render(
+    headers: Sequence[str], rows: Sequence[Row], fmt: str = "text", align: str | None = None
+) -> str:
+    """A table in one of :data:`FORMATS`; ``align`` (text, Markdown, HTML) has one
+    ``"l"`` (left) or ``"r"`` (right) per column, by default ``"lrr..."``.
 
     Examples
     --------
@@ -39,12 +43,20 @@ def render(headers: Sequence[str], rows: Sequence[Row], fmt: str = "text") -> st
     | Study | Weight |
     | :--- | ---: |
     | MRC-1 | 3.2% |
+    >>> print(render(["Scope", "Quantity", "n"], [["Total", "estimate", "1"]], align="llr"))
+    Scope  Quantity  n
+    ------------------
+    Total  estimate  1
     """
     for i, row in enumerate(rows):
         if not isinstance(row, str) and len(row) != len(headers):
             raise InputError(f"table row {i} has {len(row)} cells for {len(headers)} columns")
+    if align is None:
+        align = "l" + "r" * (len(headers) - 1)
+    if len(align) != len(headers) or set(align) - {"l", "r"}:
+        raise InputError(f"align must be one 'l' or 'r' per column ({len(headers)}), got {align!r}")
     if fmt == "text":
-        return _text(headers, rows)
+        return _text(headers, rows, align)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -53,12 +65,13 @@ def render(headers: Sequence[str], rows: Sequence[Row], fmt: str = "text") -> st
             writer.writerow([row, *[""] * (len(headers) - 1)] if isinstance(row, str) else row)
         return out.getvalue()
     if fmt == "markdown":
-        lines = [_md(headers), "| " + " | ".join([":---"] + ["---:"] * (len(headers) - 1)) + " |"]
+        rule = {"l": ":---", "r": "---:"}
+        lines = [_md(headers), "| " + " | ".join(rule[a] for a in align) + " |"]
         for row in rows:
             lines.append(_md([row, *[""] * (len(headers) - 1)] if isinstance(row, str) else row))
         return "\n".join(lines)
     if fmt == "html":
-        return _html(headers, rows)
+        return _html(headers, rows, align)
     raise InputError(f"unknown table format {fmt!r}; allowed: {', '.join(FORMATS)}")
 
 
@@ -82,14 +95,13 @@ def write_table(
     Path(path).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
 
 
-def _text(headers: Sequence[str], rows: Sequence[Row]) -> str:
+def _text(headers: Sequence[str], rows: Sequence[Row], align: str) -> str:
     cells = [r for r in rows if not isinstance(r, str)]
     widths = [max(len(c) for c in col) for col in zip(headers, *cells, strict=True)]
 
     def line(row: Sequence[str]) -> str:
-        first = row[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        return "  ".join([first, *rest]).rstrip()
+        padded = zip(row, widths, align, strict=True)
+        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in padded).rstrip()
 
     out = [line(headers), "-" * len(line(headers))]
     out += [r if isinstance(r, str) else line(r) for r in rows]
@@ -100,11 +112,11 @@ def _md(cells: Sequence[str]) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
-def _html(headers: Sequence[str], rows: Sequence[Row]) -> str:
+def _html(headers: Sequence[str], rows: Sequence[Row], align: str) -> str:
     def cell(tag: str, text: str, i: int) -> str:
         # inline alignment: notebooks show the table without the report's style sheet
-        align = "left" if i == 0 else "right"
-        return f'<{tag} style="text-align:{align}">{escape(text)}</{tag}>'
+        side = "left" if align[i] == "l" else "right"
+        return f'<{tag} style="text-align:{side}">{escape(text)}</{tag}>'
 
     head = "".join(cell("th", h, i) for i, h in enumerate(headers))
     body = []

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from metapool.errors import MetapoolWarning
+from metapool.table import label_lines
 from metapool.vocabulary import DataType
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,19 +49,6 @@ def require_matplotlib() -> None:
             "metapool's plots need matplotlib: pip install 'metapool[plot]' "
             "(in a clone of metapool: pip install '.[plot]')"
         ) from exc
-
-
-def label_lines(label: str) -> tuple[str, str]:
-    """RevMan's two header lines of an effect column, from :attr:`Settings.label`.
-
-    Examples
-    --------
-    >>> label_lines("Odds Ratio M-H, Fixed, 95% CI")
-    ('Odds Ratio', 'M-H, Fixed, 95% CI')
-    """
-    head, rest = label.split(", ", 1)
-    name, method = head.rsplit(" ", 1)
-    return name, f"{method}, {rest}"
 
 
 @functools.cache

@@ -24,16 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["binned_density", "gosh_plot"]
 
-_NAMES = {
-    "OR": "Odds Ratio",
-    "RR": "Risk Ratio",
-    "RD": "Risk Difference",
-    "PETO_OR": "Peto Odds Ratio",
-    "MD": "Mean Difference",
-    "SMD": "Std. Mean Difference",
-    "HR": "Hazard Ratio",
-}
-
 
 def binned_density(
     x: FloatArray, lo: float, hi: float, points: int = 512
@@ -161,7 +151,7 @@ def gosh_plot(g: Gosh, *, alpha: float | None = None, bins: int = 40, size: floa
             ax.spines[side].set_visible(False)
     top.set_ylabel("Density", fontsize=8)
     right.set_xlabel("Density", fontsize=8)
-    name = _NAMES.get(g.settings.measure, g.settings.measure)
+    name = g.settings.measure_name
     main.set_xlabel(f"{name} (log scale)" if ratio else name)
     main.set_ylabel("I² (%)")
     sample = "" if g.exact else ", a random sample"

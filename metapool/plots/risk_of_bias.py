@@ -1,18 +1,32 @@
-"""RevMan's risk-of-bias figures: the graph (percent per domain), the summary (traffic lights)."""
+"""RevMan's risk-of-bias figures: the graph (percent per domain), the summary (traffic
+lights), and the traffic-light columns right of a forest plot's graph."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import attrs
+
 from metapool.errors import InputError
+from metapool.plots._layout import GAP, MARGIN, Layout, row_text
 from metapool.plots._style import figure, font_family, require_matplotlib, text_width
 
 if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from metapool.io.risk_of_bias import RiskOfBias
+    from metapool.table import Table
 
-__all__ = ["ROB_COLOURS", "ROB_SYMBOLS", "risk_of_bias_graph", "risk_of_bias_summary"]
+__all__ = [
+    "ROB_COLOURS",
+    "ROB_SYMBOLS",
+    "draw_bias_columns",
+    "risk_of_bias_graph",
+    "risk_of_bias_summary",
+    "with_bias_columns",
+]
 
 #: RevMan's traffic-light colours: green, yellow and red
 ROB_COLOURS = {"low": "#00a651", "unclear": "#ffd200", "high": "#e2001a"}
@@ -45,11 +59,10 @@ def risk_of_bias_graph(rob: RiskOfBias, *, bar_width: float = 4.5) -> Figure:
 
     Examples
     --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> from metapool.io.risk_of_bias import RiskOfBias
-    >>> rob = RiskOfBias.from_records([("A", "Blinding", "low"), ("B", "Blinding", "high")])
-    >>> bars = [p for p in rob.graph().axes[0].patches if p.get_gid() == "high"]
+    >>> from metapool import RiskOfBias
+    >>> judged = [("A", "Blinding", "low"), ("B", "Blinding", "high")]
+    >>> bars = [p for p in RiskOfBias.from_records(judged).graph().axes[0].patches
+    ...         if p.get_gid() == "high"]
     >>> [(float(b.get_x()), float(b.get_width())) for b in bars]
     [(50.0, 50.0)]
     """
@@ -185,3 +198,100 @@ def risk_of_bias_summary(rob: RiskOfBias) -> Figure:
             gid="domain",
         )
     return fig
+
+
+# -- the columns of a forest plot ----------------------------------------------------------
+
+
+_BIAS_COLUMN = 1.5  # width of a risk-of-bias column, in font sizes
+
+
+def _letter(i: int) -> str:
+    return chr(ord("A") + i) if i < 26 else f"A{i - 25}"
+
+
+def _bias_block(font: float, n: int) -> float:
+    """Width of the risk-of-bias columns: a column per domain, at least their header's."""
+    return max(_BIAS_COLUMN * font * n, text_width("Risk of Bias", font, bold=True))
+
+
+def with_bias_columns(layout: Layout, domains: Sequence[str]) -> Layout:
+    """Room for the risk-of-bias columns right of the graph and their legend below it."""
+    if not domains:
+        return layout
+    font, margin = layout.font, MARGIN * layout.font
+    columns = GAP * font + _bias_block(font, len(domains))
+    legend = [text_width("Risk of bias legend", font, bold=True)]
+    legend += [text_width(f"({_letter(i)}) {d}", font) for i, d in enumerate(domains)]
+    width = max(layout.width + columns, 2 * margin + max(legend))
+    return attrs.evolve(layout, width=width, height=layout.height + len(domains) + 1.5)
+
+
+def draw_bias_columns(ax: Axes, table: Table, layout: Layout, rob: RiskOfBias) -> None:
+    """A forest plot's risk-of-bias columns: lettered headers, a light per study, the legend."""
+    font = layout.font
+    step = _BIAS_COLUMN * font
+    domains = rob.domains
+    block = _bias_block(font, len(domains))
+    left = layout.width - MARGIN * font - block + (block - step * len(domains)) / 2
+    centres = [left + step * (i + 0.5) for i in range(len(domains))]
+    row_text(
+        ax,
+        (centres[0] + centres[-1]) / 2,
+        layout.header,
+        "Risk of Bias",
+        layout,
+        ha="center",
+        fontweight="bold",
+        gid="header",
+    )
+    for i, x in enumerate(centres):
+        row_text(
+            ax,
+            x,
+            layout.header + 1,
+            _letter(i),
+            layout,
+            ha="center",
+            fontweight="bold",
+            gid="bias-letter",
+        )
+    judged = {(j.study, j.domain): j.judgement for j in rob.judgements}
+    for r, row in enumerate(table.rows):
+        if row.kind != "study":
+            continue
+        y = layout.first + r
+        for x, domain in zip(centres, domains, strict=True):
+            judgement = judged.get((row.study, domain))
+            if judgement is None:
+                continue
+            ax.plot(
+                [x],
+                [y],
+                marker="o",
+                markersize=1.1 * font,
+                color=ROB_COLOURS[judgement],
+                markeredgewidth=0,
+                linestyle="none",
+                gid=f"bias-{judgement}",
+            )
+            ax.text(
+                x,
+                y,
+                ROB_SYMBOLS[judgement],
+                ha="center",
+                va="center_baseline",
+                fontsize=0.9 * font,
+                fontweight="bold",
+                family=font_family(),
+                color="black" if judgement == "unclear" else "white",
+                gid="bias-symbol",
+            )
+    top = layout.height - len(domains) - 1.0
+    row_text(
+        ax, layout.left[0], top, "Risk of bias legend", layout, fontweight="bold", gid="bias-legend"
+    )
+    for i, domain in enumerate(domains):
+        row_text(
+            ax, layout.left[0], top + 1 + i, f"({_letter(i)}) {domain}", layout, gid="bias-legend"
+        )
