@@ -7,7 +7,17 @@ from typing import Any
 import attrs
 import numpy as np
 
-from metapool._typing import BoolArray, FloatArray, IntArray
+from metapool._typing import (
+    I2,
+    BoolArray,
+    FloatArray,
+    Hksj,
+    IntArray,
+    PoolMethod,
+    TableMeasure,
+    Tau2Method,
+)
+from metapool._typing import Model as ModelName
 from metapool.effects import EffectSizes, as_floats, effect_sizes
 from metapool.errors import InputError
 from metapool.pooling._workers import map_groups, resolve_workers
@@ -22,14 +32,14 @@ def pool(
     yi: Any,
     vi: Any = None,
     groups: Any = None,
-    model: str = "random",
-    tau2: str | None = None,
+    model: ModelName = "random",
+    tau2: Tau2Method | None = None,
     ci_level: float = 0.95,
-    hksj: bool | str = False,
+    hksj: Hksj = False,
     prediction: bool = False,
     *,
     tau2_ci: bool = False,
-    i2: str = "Q",
+    i2: I2 = "Q",
     workers: int = 1,
 ) -> PoolResult:
     """Pool any number of meta-analyses by inverse variance, all at once.
@@ -115,16 +125,16 @@ def pool_tables(
     events_ctrl: Any,
     total_ctrl: Any,
     groups: Any = None,
-    measure: str = "OR",
-    method: str | None = None,
-    model: str = "fixed",
+    measure: TableMeasure = "OR",
+    method: PoolMethod | None = None,
+    model: ModelName = "fixed",
     ci_level: float = 0.95,
-    hksj: bool | str = False,
+    hksj: Hksj = False,
     prediction: bool = False,
     *,
-    tau2: str | None = None,
+    tau2: Tau2Method | None = None,
     tau2_ci: bool = False,
-    i2: str = "Q",
+    i2: I2 = "Q",
     swap_events: bool = False,
     workers: int = 1,
 ) -> PoolResult:
