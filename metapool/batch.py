@@ -21,9 +21,9 @@ from metapool._typing import Model as ModelName
 from metapool.effects import EffectSizes, as_floats, effect_sizes
 from metapool.errors import InputError
 from metapool.pooling._workers import map_groups, resolve_workers
-from metapool.pooling.engine import PoolResult, pool_segments, pool_with
+from metapool.pooling.engine import PoolResult, pool_with
 from metapool.pooling.segments import Segments, factorize
-from metapool.vocabulary import DataType, Model, Settings, flag, resolve
+from metapool.vocabulary import DataType, Settings, flag, resolve
 
 __all__ = ["PoolResult", "pool", "pool_settings", "pool_tables"]
 
@@ -101,18 +101,7 @@ def pool(
     y, v, seg, labels = _layout(yi, vi, groups)
 
     def fit(index: slice | IntArray, part: Segments) -> PoolResult:
-        return pool_segments(
-            y[index],
-            v[index],
-            part,
-            random=settings.model is Model.RANDOM,
-            tau2=settings.tau2,
-            ci_level=settings.ci_level,
-            hksj=settings.hksj,
-            prediction=settings.prediction,
-            tau2_ci=tau2_ci,
-            i2=settings.i2,
-        )
+        return pool_with(settings, y, v, index, part, tau2_ci=tau2_ci)
 
     res = attrs.evolve(map_groups(seg, threads, fit), groups=labels)
     _check_range(res, y, v, seg)
@@ -184,16 +173,16 @@ def pool_tables(
     >>> np.exp(res.estimate).round(4)
     array([0.7491, 0.5745])
     """
-    settings = resolve(
+    settings = pool_settings(
+        model,
+        tau2,
+        ci_level,
+        hksj,
+        prediction,
+        i2,
         DataType.DICHOTOMOUS,
         measure=measure,
         method=method,
-        model=model,
-        ci_level=ci_level,
-        tau2=tau2,
-        hksj=hksj,
-        prediction=prediction,
-        i2=i2,
         swap_events=swap_events,
     )
     threads = resolve_workers(workers)
@@ -280,19 +269,28 @@ class _Padded:
 
 
 def pool_settings(
-    model: str, tau2: str | None, ci_level: float, hksj: bool | str, prediction: bool, i2: str
+    model: str,
+    tau2: str | None,
+    ci_level: float,
+    hksj: bool | str,
+    prediction: bool,
+    i2: str,
+    data_type: DataType = DataType.GENERIC,
+    **labels: Any,
 ) -> Settings:
-    """:func:`pool`'s options, checked (as :mod:`metapool.dask` checks them too)."""
+    """:func:`pool`'s options, checked (as :mod:`metapool.dask` checks them too); with
+    ``data_type``, the ``labels`` (measure, method, ...) of :func:`pool_tables`' data."""
+    if data_type is DataType.GENERIC:
+        labels = {"measure": "pool", "ratio": False}
     return resolve(
-        DataType.GENERIC,
-        measure="pool",
-        ratio=False,
+        data_type,
         model=model,
         ci_level=ci_level,
         tau2=tau2,
         hksj=hksj,
         prediction=prediction,
         i2=i2,
+        **labels,
     )
 
 

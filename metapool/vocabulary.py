@@ -19,6 +19,7 @@ from metapool._typing import Model as ModelName
 from metapool.errors import InputError
 
 __all__ = [
+    "MEASURE_NAMES",
     "TAU2_METHODS",
     "TOTALS",
     "DataType",
@@ -149,7 +150,7 @@ class Settings:
     @property
     def measure_name(self) -> str:
         """The measure as RevMan names it (``"Odds Ratio"``; a generic label as given)."""
-        return _NAMES.get(self.measure, self.measure)
+        return MEASURE_NAMES.get(self.measure, self.measure)
 
     @property
     def label(self) -> str:
@@ -160,7 +161,8 @@ class Settings:
         return f"{self.measure_name} {method}, {model}, {level}"
 
 
-_NAMES = {
+#: RevMan's names of the measure codes
+MEASURE_NAMES = {
     "OR": "Odds Ratio",
     "RR": "Risk Ratio",
     "RD": "Risk Difference",
