@@ -7,13 +7,23 @@ from typing import Any
 import attrs
 import numpy as np
 
-from metapool._typing import BoolArray, FloatArray, IntArray
+from metapool._typing import (
+    I2,
+    BoolArray,
+    FloatArray,
+    Hksj,
+    IntArray,
+    PoolMethod,
+    TableMeasure,
+    Tau2Method,
+)
+from metapool._typing import Model as ModelName
 from metapool.effects import EffectSizes, as_floats, effect_sizes
 from metapool.errors import InputError
 from metapool.pooling._workers import map_groups, resolve_workers
-from metapool.pooling.engine import PoolResult, pool_segments, pool_with
+from metapool.pooling.engine import PoolResult, pool_with
 from metapool.pooling.segments import Segments, factorize
-from metapool.vocabulary import DataType, Model, Settings, flag, resolve
+from metapool.vocabulary import DataType, Settings, flag, resolve
 
 __all__ = ["PoolResult", "pool", "pool_settings", "pool_tables"]
 
@@ -22,14 +32,14 @@ def pool(
     yi: Any,
     vi: Any = None,
     groups: Any = None,
-    model: str = "random",
-    tau2: str | None = None,
+    model: ModelName = "random",
+    tau2: Tau2Method | None = None,
     ci_level: float = 0.95,
-    hksj: bool | str = False,
+    hksj: Hksj = False,
     prediction: bool = False,
     *,
     tau2_ci: bool = False,
-    i2: str = "Q",
+    i2: I2 = "Q",
     workers: int = 1,
 ) -> PoolResult:
     """Pool any number of meta-analyses by inverse variance, all at once.
@@ -91,18 +101,7 @@ def pool(
     y, v, seg, labels = _layout(yi, vi, groups)
 
     def fit(index: slice | IntArray, part: Segments) -> PoolResult:
-        return pool_segments(
-            y[index],
-            v[index],
-            part,
-            random=settings.model is Model.RANDOM,
-            tau2=settings.tau2,
-            ci_level=settings.ci_level,
-            hksj=settings.hksj,
-            prediction=settings.prediction,
-            tau2_ci=tau2_ci,
-            i2=settings.i2,
-        )
+        return pool_with(settings, y, v, index, part, tau2_ci=tau2_ci)
 
     res = attrs.evolve(map_groups(seg, threads, fit), groups=labels)
     _check_range(res, y, v, seg)
@@ -115,16 +114,16 @@ def pool_tables(
     events_ctrl: Any,
     total_ctrl: Any,
     groups: Any = None,
-    measure: str = "OR",
-    method: str | None = None,
-    model: str = "fixed",
+    measure: TableMeasure = "OR",
+    method: PoolMethod | None = None,
+    model: ModelName = "fixed",
     ci_level: float = 0.95,
-    hksj: bool | str = False,
+    hksj: Hksj = False,
     prediction: bool = False,
     *,
-    tau2: str | None = None,
+    tau2: Tau2Method | None = None,
     tau2_ci: bool = False,
-    i2: str = "Q",
+    i2: I2 = "Q",
     swap_events: bool = False,
     workers: int = 1,
 ) -> PoolResult:
@@ -174,16 +173,16 @@ def pool_tables(
     >>> np.exp(res.estimate).round(4)
     array([0.7491, 0.5745])
     """
-    settings = resolve(
+    settings = pool_settings(
+        model,
+        tau2,
+        ci_level,
+        hksj,
+        prediction,
+        i2,
         DataType.DICHOTOMOUS,
         measure=measure,
         method=method,
-        model=model,
-        ci_level=ci_level,
-        tau2=tau2,
-        hksj=hksj,
-        prediction=prediction,
-        i2=i2,
         swap_events=swap_events,
     )
     threads = resolve_workers(workers)
@@ -270,19 +269,28 @@ class _Padded:
 
 
 def pool_settings(
-    model: str, tau2: str | None, ci_level: float, hksj: bool | str, prediction: bool, i2: str
+    model: str,
+    tau2: str | None,
+    ci_level: float,
+    hksj: bool | str,
+    prediction: bool,
+    i2: str,
+    data_type: DataType = DataType.GENERIC,
+    **labels: Any,
 ) -> Settings:
-    """:func:`pool`'s options, checked (as :mod:`metapool.dask` checks them too)."""
+    """:func:`pool`'s options, checked (as :mod:`metapool.dask` checks them too); with
+    ``data_type``, the ``labels`` (measure, method, ...) of :func:`pool_tables`' data."""
+    if data_type is DataType.GENERIC:
+        labels = {"measure": "pool", "ratio": False}
     return resolve(
-        DataType.GENERIC,
-        measure="pool",
-        ratio=False,
+        data_type,
         model=model,
         ci_level=ci_level,
         tau2=tau2,
         hksj=hksj,
         prediction=prediction,
         i2=i2,
+        **labels,
     )
 
 

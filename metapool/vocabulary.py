@@ -9,14 +9,17 @@ from __future__ import annotations
 import functools
 from enum import Enum
 from numbers import Real
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
 
+from metapool._typing import I2, Hksj, Measure, PoolMethod, Tau2Method, Totals
+from metapool._typing import Model as ModelName
 from metapool.errors import InputError
 
 __all__ = [
+    "MEASURE_NAMES",
     "TAU2_METHODS",
     "TOTALS",
     "DataType",
@@ -137,10 +140,10 @@ class Settings:
     ratio: bool
     ci_level: float = 0.95
     study_ci_level: float = 0.95
-    tau2: str = "DL"
-    hksj: bool | str = False
+    tau2: Tau2Method = "DL"
+    hksj: Hksj = False
     prediction: bool = False
-    i2: str = "Q"
+    i2: I2 = "Q"
     swap_events: bool = False
     totals: str = "all"
     subgroup_test: bool = True
@@ -150,7 +153,7 @@ class Settings:
     @property
     def measure_name(self) -> str:
         """The measure as RevMan names it (``"Odds Ratio"``; a generic label as given)."""
-        return _NAMES.get(self.measure, self.measure)
+        return MEASURE_NAMES.get(self.measure, self.measure)
 
     @property
     def label(self) -> str:
@@ -161,7 +164,8 @@ class Settings:
         return f"{self.measure_name} {method}, {model}, {level}"
 
 
-_NAMES = {
+#: RevMan's names of the measure codes
+MEASURE_NAMES = {
     "OR": "Odds Ratio",
     "RR": "Risk Ratio",
     "RD": "Risk Difference",
@@ -186,7 +190,7 @@ def _level(name: str, value: object) -> float:
     return level
 
 
-def _hksj(value: object) -> bool | str:
+def _hksj(value: object) -> Hksj:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, str) and value.strip().lower() == "adhoc":
@@ -231,24 +235,26 @@ def resolve(data_type: DataType, **options: Any) -> Settings:
 def _resolve(
     data_type: DataType,
     *,
-    measure: str | None = None,
-    method: str | None = None,
-    model: str = "fixed",
+    measure: Measure | str | None = None,
+    method: PoolMethod | None = None,
+    model: ModelName = "fixed",
     ratio: bool | None = None,
     ci_level: float = 0.95,
     study_ci_level: float | None = None,
-    tau2: str | None = None,
-    hksj: bool | str = False,
+    tau2: Tau2Method | None = None,
+    hksj: Hksj = False,
     prediction: bool = False,
-    i2: str = "Q",
+    i2: I2 = "Q",
     swap_events: bool = False,
-    totals: str = "all",
+    totals: Totals = "all",
     subgroup_test: bool = True,
     number: str | None = None,
 ) -> Settings:
     model_v = Model(_choice("model", model, ("fixed", "random")))
-    tau2_v = _choice("tau2 estimator", "DL" if tau2 is None else tau2, TAU2_METHODS)
-    i2_v = _choice("i2", i2, ("Q", "tau2"))
+    tau2_v = cast(
+        Tau2Method, _choice("tau2 estimator", "DL" if tau2 is None else tau2, TAU2_METHODS)
+    )
+    i2_v = cast(I2, _choice("i2", i2, ("Q", "tau2")))
     hksj, prediction = _hksj(hksj), flag("prediction", prediction)
     swap_events = flag("swap_events", swap_events)
     if model_v is Model.FIXED:  # random-effects options a fixed-effect analysis would ignore

@@ -17,21 +17,22 @@ import attrs
 import numpy as np
 from scipy import special
 
-from metapool._typing import BoolArray, FloatArray, IntArray
+from metapool._typing import I2, BoolArray, FloatArray, Hksj, IntArray, Tau2Method
 from metapool.effects import Cells
 from metapool.errors import InputError, MetapoolWarning
 from metapool.pooling.design import Studies
 from metapool.pooling.mantel_haenszel import FixedEffect, mantel_haenszel
 from metapool.pooling.segments import Segments
+from metapool.pooling.sums import hksj_variance, pooled_mean, typical_variance, weighted_squares
 from metapool.pooling.tau2 import Within, estimate_tau2, generalised_q_root
 from metapool.vocabulary import Method, Model, Settings
 
 __all__ = [
     "PoolResult",
-    "finish",
     "hksj_variance",
     "pool_segments",
     "pool_with",
+    "summarise",
     "typical_variance",
     "z_critical",
 ]
@@ -115,12 +116,12 @@ def pool_segments(
     seg: Segments,
     *,
     random: bool,
-    tau2: str = "DL",
+    tau2: Tau2Method = "DL",
     ci_level: float = 0.95,
-    hksj: bool | str = False,
+    hksj: Hksj = False,
     prediction: bool = False,
     tau2_ci: bool = False,
-    i2: str = "Q",
+    i2: I2 = "Q",
     fixed: FixedEffect | None = None,
     weights: bool = False,
     groups: Any = None,
@@ -182,9 +183,7 @@ def pool_segments(
             w_star = seg.expand(t2)
             np.add(w_star, vi, out=w_star)
             np.divide(1.0, w_star, out=w_star)
-            sw_star = seg.sum(w_star)
-            theta = seg.sum(w_star * yi) / sw_star
-            var = 1.0 / sw_star
+            theta, var = pooled_mean(seg.sum(w_star), seg.sum(w_star * yi))
         else:
             t2 = np.zeros(seg.n)
             converged = np.ones(seg.n, dtype=bool)
@@ -192,16 +191,15 @@ def pool_segments(
             theta, var = theta_f, var_f
         var_hksj = None
         if hksj:
-            r = yi - seg.expand(theta)
             wk = 1.0 / (vi + seg.expand(t2))
-            q_hksj = seg.sum(wk * r * r)
+            q_hksj = weighted_squares(seg, yi, wk, theta)
             # identical estimates have no spread, whatever the rounding of θ
             q_hksj[seg.max(yi) == seg.min(yi)] = 0.0
             var_hksj = hksj_variance(q_hksj, k, seg.sum(wk))
         bounds = _q_profile(base, ci_level) if tau2_ci else None
         study_weights = 100 * w_star / seg.expand(seg.sum(w_star)) if weights else None
         typical = typical_variance(k, sw, sw2)
-    return finish(
+    return summarise(
         k=k,
         theta=theta,
         var=var,
@@ -250,19 +248,7 @@ def _units(
     return centre, scale
 
 
-def typical_variance(k: FloatArray, sw: FloatArray, sw2: FloatArray) -> FloatArray:
-    """Higgins-Thompson typical within-study variance (k - 1) Σw / ((Σw)² - Σw²)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (k - 1) * sw / (sw * sw - sw2)
-
-
-def hksj_variance(q: FloatArray, k: FloatArray, sw: FloatArray) -> FloatArray:
-    """Hartung-Knapp-Sidik-Jonkman variance Σwᵢ(yᵢ - θ)² / ((k - 1) Σwᵢ), from its sums."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return q / ((k - 1) * sw)
-
-
-def finish(
+def summarise(
     *,
     k: FloatArray,
     theta: FloatArray,
@@ -273,9 +259,9 @@ def finish(
     converged: BoolArray,
     random: bool,
     ci_level: float,
-    hksj: bool | str,
+    hksj: Hksj,
     prediction: bool,
-    i2: str,
+    i2: I2,
     var_hksj: FloatArray | None = None,
     tau2_bounds: tuple[FloatArray, FloatArray] | None = None,
     weights: FloatArray | None = None,
@@ -446,7 +432,7 @@ def pool_with(
     cells: Cells | None = None,
     corrected: Cells | None = None,
     inverse_variance: bool = False,
-    hksj: bool | str | None = None,
+    hksj: Hksj | None = None,
     weights: bool = False,
     tau2_ci: bool | None = None,
     groups: Any = None,

@@ -16,6 +16,7 @@ import numpy as np
 
 from metapool._typing import BoolArray, FloatArray, IntArray
 from metapool.pooling.design import Fit, Moments, Studies, trace
+from metapool.pooling.sums import tau2_from_sums
 
 __all__ = ["Tau2", "Within", "estimate_tau2", "generalised_q_root", "tau2_from_sums"]
 
@@ -92,49 +93,6 @@ def estimate_tau2(method: str, base: Within) -> Tau2:
         else:  # pragma: no cover - names are checked by vocabulary.resolve
             raise ValueError(method)
     return Tau2(tau2, np.ones(seg.n, dtype=bool), np.zeros(seg.n))
-
-
-def tau2_from_sums(
-    method: str,
-    k: FloatArray,
-    *,
-    p: int = 1,
-    q: FloatArray | None = None,
-    sw: FloatArray | None = None,
-    trace_p: FloatArray | None = None,
-    rss_ols: FloatArray | None = None,
-    trace_pv: FloatArray | None = None,
-    tau0: FloatArray | None = None,
-    q_tau0: FloatArray | None = None,
-) -> FloatArray:
-    """The closed-form estimators from per-group sums, truncated at 0 (0 where k <= p).
-
-    - DL: (Q - (k - p)) / tr(P), with Q and P at wᵢ = 1/vᵢ; for an intercept
-      tr(P) = Σw - Σw²/Σw;
-    - HS: (Q - k) / Σw;
-    - HE: (RSS - tr(PV)) / (k - p) of the unweighted fit; for an intercept
-      RSS = Σ(yᵢ - ȳ)² and tr(PV) = Σv - Σv/k;
-    - SJ: τ₀² Q(τ₀²) / (k - p), τ₀² = Σ(yᵢ - ȳ)²/k and Q(τ₀²) at wᵢ = 1/(vᵢ + τ₀²).
-
-    Sums are all these need, so a distributed engine can add them up over data
-    it never holds at once (:mod:`metapool.dask`).
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if method == "DL":
-            assert q is not None and trace_p is not None
-            tau2 = (q - (k - p)) / trace_p
-        elif method == "HS":
-            assert q is not None and sw is not None
-            tau2 = (q - k) / sw
-        elif method == "HE":
-            assert rss_ols is not None and trace_pv is not None
-            tau2 = (rss_ols - trace_pv) / (k - p)
-        elif method == "SJ":
-            assert tau0 is not None and q_tau0 is not None
-            tau2 = tau0 * q_tau0 / (k - p)
-        else:
-            raise ValueError(f"{method} has no closed form from sums")
-    return np.where(k > p, np.maximum(tau2, 0.0), 0.0)
 
 
 def _maximise_likelihood(base: Within, *, reml: bool) -> Tau2:

@@ -1,0 +1,208 @@
+"""Shared groups pooled from per-partition :mod:`metapool.pooling.sums`, added up by
+Dask's tree reductions: no row moves. Every formula is the in-memory engine's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metapool._typing import FloatArray
+from metapool.dask._plan import DaskFrame, Frame, Options, Plan, result_frame
+from metapool.pooling.engine import summarise
+from metapool.pooling.segments import Segments, factorize
+from metapool.pooling.sums import (
+    GroupSums,
+    Spread,
+    closed_form_tau2,
+    hksj_variance,
+    sj_start,
+)
+
+__all__ = ["pool_by_sums"]
+
+
+def pool_by_sums(rows: DaskFrame, plan: Plan, options: Options, meta: Frame) -> DaskFrame:
+    """Shared groups from per-group sums added up by tree reductions: no shuffle.
+
+    Pass 1 adds :class:`~metapool.pooling.sums.GroupSums` at w = 1/v; pass 2 the
+    :class:`~metapool.pooling.sums.Spread` about the pass-1 means (squares about
+    a centre, as the in-memory engine sums them, keep Q exact). The closed-form
+    τ² (DL, HS, HE, and SJ after two passes at its start value) then comes from
+    :func:`~metapool.pooling.sums.closed_form_tau2`; one pass at w = 1/(v + τ²)
+    gives the random-effects mean, one more its HKSJ variance.
+    """
+    base = _summed(rows, _weighted, plan, None, GroupSums)
+    spread = _summed(rows, _spread, plan, base.map_partitions(_centre, None, meta=_CENTRE), Spread)
+    if not options.random:
+        return base.map_partitions(_summarise, spread, None, None, plan, options, meta=meta)
+    start = None
+    if options.tau2 == "SJ":
+        tau0 = spread.map_partitions(_sj_start, base, meta=_TAU2)
+        at_tau0 = _summed(rows, _weighted, plan, tau0, GroupSums)
+        centre = at_tau0.map_partitions(_centre, tau0, meta=_CENTRE)
+        start = _summed(rows, _spread, plan, centre, Spread)
+        start = start.map_partitions(_with_tau2, tau0, meta=_SPREAD_AT)
+    tau2 = base.map_partitions(_tau2_of_sums, spread, start, options, meta=_TAU2)
+    pooled = _summed(rows, _weighted, plan, tau2, GroupSums)
+    if options.hksj:
+        centre = pooled.map_partitions(_centre, tau2, meta=_CENTRE)
+        about = _summed(rows, _spread, plan, centre, Spread)
+        pooled = pooled.map_partitions(_with_hksj, about, meta=_POOLED)
+    return base.map_partitions(_summarise, spread, tau2, pooled, plan, options, meta=meta)
+
+
+def _frame(names: tuple[str, ...]) -> Frame:
+    return pd.DataFrame({name: pd.Series([], dtype=float) for name in names})
+
+
+_TAU2 = _frame(("tau2",))
+_CENTRE = _frame(("theta", "ybar", "tau2"))
+_SPREAD_AT = _frame((*Spread.names(), "tau2"))
+_POOLED = _frame((*GroupSums.names(), "q_hksj"))
+
+
+def _summed(
+    rows: DaskFrame,
+    sums: Callable[..., Frame],
+    plan: Plan,
+    given: Any,
+    record: type[GroupSums] | type[Spread],
+) -> DaskFrame:
+    """``sums(partition, plan, given)`` of every partition of ``rows`` (a table of
+    ``record``'s columns), merged by Dask's tree reduction; ``given`` is None or a
+    one-partition frame, broadcast."""
+    meta = sums(rows._meta, plan, None if given is None else given._meta)
+    partial = rows.map_partitions(sums, plan, given, meta=meta)
+    merge = {"record": record}
+    return partial.reduction(
+        _same, combine=_merge, aggregate=_merge, meta=meta,
+        combine_kwargs=merge, aggregate_kwargs=merge,
+    )  # fmt: skip
+
+
+def _same(frame: Frame) -> Frame:
+    return frame
+
+
+def _merge(parts: Frame, record: type[GroupSums] | type[Spread]) -> Frame:
+    """Per-group totals of sums that came from several partitions."""
+    labels, seg = factorize(parts.index.to_numpy())
+    merged = record.of_columns(parts).merge(seg)
+    return pd.DataFrame(merged.columns(), index=pd.Index(labels, name=parts.index.name))
+
+
+def _per_group(values: Frame | None, column: str, labels: Frame) -> FloatArray:
+    """``values[column]`` for each label (0 where ``values`` is None)."""
+    if values is None:
+        return np.zeros(len(labels))
+    out: FloatArray = values[column].to_numpy(dtype=np.float64)[values.index.get_indexer(labels)]
+    return out
+
+
+def _rows(
+    part: Frame, plan: Plan, tau2: Frame | None
+) -> tuple[Frame, Segments, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Labels, segments, y, v, w = 1/(v + τ²) and the study count of a partition's rows.
+
+    Studies that are not estimable get w = 0 and count 0: they add nothing
+    but their group's presence (a row with k = 0, as metapool.pool gives).
+    """
+    y, v, labels, keep = plan.studies(part)
+    labels, seg = factorize(labels)
+    index = plan.index(labels)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = 1.0 / (v + seg.expand(_per_group(tau2, "tau2", index)))
+    count = np.ones(y.size)
+    if keep is not None:
+        w, count = np.where(keep, w, 0.0), keep.astype(np.float64)
+        y, v = np.where(keep, y, 0.0), np.where(keep, v, 0.0)
+    return index, seg, y, v, w, count
+
+
+def _weighted(part: Frame, plan: Plan, tau2: Frame | None) -> Frame:
+    index, seg, y, v, w, count = _rows(part, plan, tau2)
+    return pd.DataFrame(GroupSums.of(seg, y, v, w, count).columns(), index=index)
+
+
+def _spread(part: Frame, plan: Plan, centre: Frame) -> Frame:
+    index, seg, y, _, w, count = _rows(part, plan, centre)
+    theta, ybar = (_per_group(centre, name, index) for name in ("theta", "ybar"))
+    return pd.DataFrame(Spread.of(seg, y, w, count, theta, ybar).columns(), index=index)
+
+
+def _centre(sums: Frame, tau2: Frame | None) -> Frame:
+    """θ and ȳ of every group, with the τ² the weights used."""
+    group = GroupSums.of_columns(sums)
+    theta = group.mean()[0]
+    tau = _per_group(tau2, "tau2", sums.index)
+    return pd.DataFrame({"theta": theta, "ybar": group.ybar(), "tau2": tau}, index=sums.index)
+
+
+def _sj_start(spread: Frame, base: Frame) -> Frame:
+    tau0 = sj_start(GroupSums.of_columns(base.reindex(spread.index)), Spread.of_columns(spread))
+    return pd.DataFrame({"tau2": tau0}, index=spread.index)
+
+
+def _with_tau2(spread: Frame, tau2: Frame) -> Frame:
+    return spread.assign(tau2=_per_group(tau2, "tau2", spread.index))
+
+
+def _with_hksj(pooled: Frame, about: Frame) -> Frame:
+    return pooled.assign(q_hksj=_per_group(about, "q", pooled.index))
+
+
+def _spread_of(spread: Frame | None, index: Frame) -> Spread:
+    return Spread(*(_per_group(spread, name, index) for name in Spread.names()))
+
+
+def _tau2_of_sums(base: Frame, spread: Frame, start: Frame | None, options: Options) -> Frame:
+    """τ² of every group from its sums (the closed-form estimators)."""
+    index = base.index
+    at_tau0 = (
+        None if start is None else (_per_group(start, "tau2", index), _spread_of(start, index))
+    )
+    tau2 = closed_form_tau2(
+        options.tau2, GroupSums.of_columns(base), _spread_of(spread, index), at_tau0
+    )
+    return pd.DataFrame({"tau2": tau2}, index=index)
+
+
+def _summarise(
+    base: Frame,
+    spread: Frame,
+    tau2: Frame | None,
+    pooled: Frame | None,
+    plan: Plan,
+    options: Options,
+) -> Frame:
+    """The engine's :func:`~metapool.pooling.engine.summarise` on the summed groups."""
+    index = base.index
+    sums = GroupSums.of_columns(base)
+    q = _per_group(spread, "q", index)
+    weights = base if pooled is None else pooled.reindex(index)
+    model = GroupSums.of_columns(weights)
+    theta, var = model.mean()
+    var_hksj = None
+    if options.hksj:  # Σw(y - θ)² with the model's weights (Q itself at τ² = 0)
+        q_model = q if pooled is None else weights["q_hksj"].to_numpy()
+        var_hksj = hksj_variance(q_model, sums.k, model.sw)
+    result = summarise(
+        k=sums.k,
+        theta=theta,
+        var=var,
+        q=q,
+        typical=sums.typical(),
+        tau2=_per_group(tau2, "tau2", index),
+        converged=np.ones(sums.k.size, dtype=bool),
+        random=options.random,
+        ci_level=options.ci_level,
+        hksj=options.hksj,
+        var_hksj=var_hksj,
+        prediction=options.prediction,
+        i2=options.i2,
+        groups=index,
+    )
+    return result_frame(result, plan, options)
