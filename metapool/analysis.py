@@ -17,7 +17,7 @@ from metapool.effects import REASONS, EffectSizes, compute
 from metapool.errors import InputError
 from metapool.pooling.engine import PoolResult, pool_segments, pool_with, z_critical
 from metapool.pooling.segments import Segments
-from metapool.records import Continuous, Dichotomous, Generic, OMinusE, Study
+from metapool.records import DATA_TYPE, FIELDS, Study
 from metapool.results import (
     ArmTotals,
     Heterogeneity,
@@ -46,16 +46,6 @@ REVMAN_WEB: Mapping[str, Any] = types.MappingProxyType(
         "tau2_ci": True,
     }
 )
-
-_FIELDS: dict[type, tuple[DataType, tuple[str, ...]]] = {
-    Dichotomous: (DataType.DICHOTOMOUS, ("events_exp", "total_exp", "events_ctrl", "total_ctrl")),
-    Continuous: (
-        DataType.CONTINUOUS,
-        ("mean_exp", "sd_exp", "total_exp", "mean_ctrl", "sd_ctrl", "total_ctrl"),
-    ),
-    OMinusE: (DataType.O_MINUS_E, ("o_minus_e", "variance")),
-    Generic: (DataType.GENERIC, ("estimate", "se")),
-}
 
 
 def analyse(
@@ -162,7 +152,7 @@ def analyse(
     if not records:
         raise InputError("no studies to analyse")
     kind = type(records[0])
-    if kind not in _FIELDS:
+    if kind not in DATA_TYPE:
         raise InputError(
             f"studies must be Dichotomous, Continuous, OMinusE or Generic records, "
             f"got {kind.__name__}"
@@ -179,7 +169,7 @@ def analyse(
         raise InputError(
             f"study {twice!r} is listed twice; an analysis holds each study once, as in RevMan"
         )
-    return analyse_records(records, _FIELDS[kind][0], tau2_ci=tau2_ci, **options)
+    return analyse_records(records, DATA_TYPE[kind], tau2_ci=tau2_ci, **options)
 
 
 def analyse_records(
@@ -187,7 +177,7 @@ def analyse_records(
 ) -> MetaAnalysis:
     """:func:`analyse` of validated records of ``data_type``; no records give a
     result that is not estimable (a RevMan outcome with no study rows)."""
-    fields = next(f for d, f in _FIELDS.values() if d is data_type)
+    fields = FIELDS[data_type]
     tau2_ci = flag("tau2_ci", tau2_ci)
     settings = resolve(data_type, **options)
     names = [r.study for r in records]

@@ -19,21 +19,17 @@ from pathlib import Path
 import attrs
 
 from metapool.errors import InputError
-from metapool.io._common import (
-    Draft,
-    Row,
+from metapool.io._cells import (
     Table,
     data_type,
     decimals,
     decode,
-    duplicate_numbers,
     level,
     model_is_random,
     normalise,
-    stored_pooled,
-    stored_study,
     yes_no,
 )
+from metapool.io._draft import Draft, Row, duplicate_numbers, stored_pooled, stored_study
 from metapool.io._source import Archive, file_name
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
 from metapool.io.risk_of_bias import from_table
