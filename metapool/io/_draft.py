@@ -97,7 +97,7 @@ class Row:
     cells: Mapping[str, tuple[str, str | None]]
     stored: StoredStudy = attrs.Factory(StoredStudy)
     order: float = NAN  # RevMan's user-defined order of the row
-    footnote: str = ""
+    footnote: str = ""  # the study's footnotes, joined; the record's footnote where not empty
 
 
 @attrs.define
@@ -329,14 +329,15 @@ class Draft:
         studies = [label(row.study_id) for row in self.rows]
         subgroups = [None if row.subgroup is None else names[row.subgroup] for row in self.rows]
         ok &= np.array([bool(s.strip()) for s in studies])
+        footnotes = [row.footnote or None for row in self.rows]
         fast = iter(
             unchecked(
                 kind,
-                ("study", "subgroup", *columns),
+                ("study", "subgroup", "footnote", *columns),
                 (
                     t
                     for t, good in zip(
-                        zip(studies, subgroups, *values, strict=True), ok, strict=True
+                        zip(studies, subgroups, footnotes, *values, strict=True), ok, strict=True
                     )
                     if good
                 ),
@@ -367,7 +368,7 @@ class Draft:
             values["estimate"] = math.log(estimate)
         subgroup = None if row.subgroup is None else self.subgroup_names[row.subgroup]
         names = {field: name for field, (name, _) in row.cells.items()}
-        return record(self.data_type, study, subgroup, values, where, names)
+        return record(self.data_type, study, subgroup, values, where, names, row.footnote or None)
 
     def _revman(self) -> RevManResults | None:
         studies = tuple(row.stored for row in self.rows)
