@@ -73,7 +73,17 @@ class StudyInfo:
 
 
 @attrs.frozen
-class StoredStudy:
+class _Stored:
+    """What RevMan stores for a study row and a pooled result alike."""
+
+    estimable: bool | None = None
+    estimate: float = NAN
+    ci_lower: float = NAN
+    ci_upper: float = NAN
+
+
+@attrs.frozen
+class StoredStudy(_Stored):
     """RevMan's numbers for one study row (NaN where the file stores none).
 
     ``estimate`` and the CI are on the natural scale, ``se`` on the analysis
@@ -81,26 +91,18 @@ class StoredStudy:
     the file does not say.
     """
 
-    estimable: bool | None = None
-    estimate: float = NAN
-    ci_lower: float = NAN
-    ci_upper: float = NAN
     se: float = NAN
     weight: float = NAN
 
 
 @attrs.frozen
-class StoredPooled:
+class StoredPooled(_Stored):
     """RevMan's pooled result of an outcome or a subgroup (NaN where not stored).
 
     ``z`` is RevMan's ``|Z|``; ``q``, ``df``, ``p_q``, ``i2`` (percent) and
     ``tau2`` describe heterogeneity.
     """
 
-    estimable: bool | None = None
-    estimate: float = NAN
-    ci_lower: float = NAN
-    ci_upper: float = NAN
     z: float = NAN
     p_value: float = NAN
     q: float = NAN
