@@ -1,5 +1,5 @@
-"""Cell text to values, as the three RevMan readers read it: numbers, flags, levels,
-data types, the file's text encoding and CSV tables.
+"""Cell text to values, as the readers read it: numbers, flags, levels, data types,
+the file's text encoding, CSV tables, and a study record from its cells' values.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 
 from metapool._typing import FloatArray
 from metapool.errors import InputError
+from metapool.records import COUNTS, RECORD, Study
 from metapool.vocabulary import DataType
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "model_is_random",
     "normalise",
     "number",
+    "record",
     "stored",
     "yes_no",
 ]
@@ -176,6 +178,32 @@ def column(texts: Sequence[str | None]) -> FloatArray | None:
     if joined.count("\n") != len(cells) - 1 or not _PLAIN_COLUMN.fullmatch(joined):
         return None
     return np.array([c if c.strip() else "nan" for c in cells], dtype=np.float64)
+
+
+def record(
+    data_type: DataType,
+    study: str,
+    subgroup: str | None,
+    values: Mapping[str, float | None],
+    where: str,
+    names: Mapping[str, str],
+    footnote: str | None = None,
+) -> Study:
+    """A study record from its field values (whole counts become ints).
+
+    A validation error is prefixed with ``where`` and says under which ``names``
+    the file or table holds the fields it mentions.
+    """
+    fields = {
+        f: int(v) if f in COUNTS and v is not None and v.is_integer() else v
+        for f, v in values.items()
+    }
+    try:
+        return RECORD[data_type](study=study, subgroup=subgroup, footnote=footnote, **fields)
+    except InputError as exc:
+        found = [f"{f} is {n}" for f, n in names.items() if f != n and f in str(exc)]
+        hint = f" ({', '.join(found)})" if found else ""
+        raise InputError(f"{where}: {exc}{hint}") from None
 
 
 @attrs.frozen

@@ -17,12 +17,12 @@ import attrs
 import numpy as np
 
 from metapool.errors import InputError
-from metapool.io._cells import Table, column, number, stored
+from metapool.io._cells import Table, column, number, record, stored
 from metapool.io.review import Outcome, RevManResults, StoredPooled, StoredStudy, StoredTest
 from metapool.records import COUNTS, FIELDS, RECORD, Study, accepted, unchecked
 from metapool.vocabulary import DataType, resolve
 
-__all__ = ["Draft", "Row", "duplicate_numbers", "record", "stored_pooled", "stored_study"]
+__all__ = ["Draft", "Row", "duplicate_numbers", "stored_pooled", "stored_study"]
 
 NAN = math.nan
 
@@ -32,32 +32,6 @@ _POOLED_FIELDS = tuple(f.name for f in attrs.fields(StoredPooled) if f.name != "
 _MEASURES = {"HAZARD RATIO": "HR"}
 _O_MINUS_E_MEASURES = {"OR": "PETO_OR", "ODDS RATIO": "PETO_OR"}  # Peto's O-E odds ratio
 _METHODS = {"EXP_O_E_VAR": "PETO"}  # O-E data: exp[(O-E)/V], Peto's pooling
-
-
-def record(
-    data_type: DataType,
-    study: str,
-    subgroup: str | None,
-    values: Mapping[str, float | None],
-    where: str,
-    names: Mapping[str, str],
-    footnote: str | None = None,
-) -> Study:
-    """A study record from its field values (whole counts become ints).
-
-    A validation error is prefixed with ``where`` and says under which ``names``
-    the file or table holds the fields it mentions.
-    """
-    fields = {
-        f: int(v) if f in COUNTS and v is not None and v.is_integer() else v
-        for f, v in values.items()
-    }
-    try:
-        return RECORD[data_type](study=study, subgroup=subgroup, footnote=footnote, **fields)
-    except InputError as exc:
-        found = [f"{f} is {n}" for f, n in names.items() if f != n and f in str(exc)]
-        hint = f" ({', '.join(found)})" if found else ""
-        raise InputError(f"{where}: {exc}{hint}") from None
 
 
 def stored_study(values: Sequence[float], estimable: bool | None = None) -> StoredStudy:
