@@ -61,16 +61,9 @@ SD_NOT_POSITIVE = Rule(
     "{0} = {v0} must be positive ({1} = {v1})", lambda sd, n: (sd < 0) | ((sd == 0) & (n > 1))
 )
 
-#: the record fields of each data type's numbers, in the order records take them
-FIELDS: dict[DataType, tuple[str, ...]] = {
-    DataType.DICHOTOMOUS: ("events_exp", "total_exp", "events_ctrl", "total_ctrl"),
-    DataType.CONTINUOUS: ("mean_exp", "sd_exp", "total_exp", "mean_ctrl", "sd_ctrl", "total_ctrl"),
-    DataType.O_MINUS_E: ("o_minus_e", "variance"),
-    DataType.GENERIC: ("estimate", "se"),
-}
-#: the fields that count participants or events (whole numbers)
-COUNTS = frozenset({"events_exp", "total_exp", "events_ctrl", "total_ctrl"})
 _EVENTS, _TOTALS = ("events_exp", "events_ctrl"), ("total_exp", "total_ctrl")
+#: the fields that count participants or events (whole numbers)
+COUNTS = frozenset(_EVENTS + _TOTALS)
 #: the rules of each field's own value, beyond being a finite number, in the order checked
 FIELD_RULES: dict[str, tuple[Rule, ...]] = {
     **dict.fromkeys(_EVENTS, (NEGATIVE, NOT_WHOLE)),
@@ -263,6 +256,12 @@ RECORD: dict[DataType, type[Study]] = {
     DataType.GENERIC: Generic,
 }
 DATA_TYPE: dict[type, DataType] = {kind: data_type for data_type, kind in RECORD.items()}
+_NOT_DATA = frozenset({"study", "subgroup", "footnote"})
+#: the fields of each data type's numbers, in the order its record takes them
+FIELDS: dict[DataType, tuple[str, ...]] = {
+    data_type: tuple(f.name for f in attrs.fields(kind) if f.name not in _NOT_DATA)
+    for data_type, kind in RECORD.items()
+}
 
 
 def accepted(columns: Mapping[str, FloatArray]) -> BoolArray:

@@ -189,7 +189,8 @@ class Outcome:
     study_years : tuple of str or None
         The year of each record's study, where the file has it.
     footnotes : tuple of str
-        Each record's footnote text ("" where it has none).
+        Each record's footnote text ("" where it has none); the records carry
+        it as their ``footnote`` (None there), which results print and plot.
     revman : RevManResults or None
         What RevMan computed, when the file stores it.
     error : str or None
