@@ -109,7 +109,7 @@ def large(folder: Path, repeat: int) -> None:
     records = sum(
         v[3]
         for k, v in stats.stats.items()  # type: ignore[attr-defined]
-        if k[2] == "finish" and k[0].endswith("_common.py")
+        if k[2] == "finish" and k[0].endswith("_draft.py")
     )
     print("## a large review\n")
     print(f"{size:.1f} MB, 100 outcomes of 200 studies, text between them\n")

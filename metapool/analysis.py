@@ -18,7 +18,7 @@ from metapool.effects import EffectSizes, compute
 from metapool.errors import InputError
 from metapool.pooling.engine import PoolResult, pool_segments, pool_with
 from metapool.pooling.segments import Segments
-from metapool.records import Continuous, Dichotomous, Generic, OMinusE, Study
+from metapool.records import DATA_TYPE, FIELDS, Study
 from metapool.results import (
     ArmTotals,
     MetaAnalysis,
@@ -45,16 +45,6 @@ REVMAN_WEB: Mapping[str, Any] = types.MappingProxyType(
         "tau2_ci": True,
     }
 )
-
-_FIELDS: dict[type, tuple[DataType, tuple[str, ...]]] = {
-    Dichotomous: (DataType.DICHOTOMOUS, ("events_exp", "total_exp", "events_ctrl", "total_ctrl")),
-    Continuous: (
-        DataType.CONTINUOUS,
-        ("mean_exp", "sd_exp", "total_exp", "mean_ctrl", "sd_ctrl", "total_ctrl"),
-    ),
-    OMinusE: (DataType.O_MINUS_E, ("o_minus_e", "variance")),
-    Generic: (DataType.GENERIC, ("estimate", "se")),
-}
 
 
 def analyse(
@@ -161,7 +151,7 @@ def analyse(
     if not records:
         raise InputError("no studies to analyse")
     kind = type(records[0])
-    if kind not in _FIELDS:
+    if kind not in DATA_TYPE:
         raise InputError(
             f"studies must be Dichotomous, Continuous, OMinusE or Generic records, "
             f"got {kind.__name__}"
@@ -178,7 +168,7 @@ def analyse(
         raise InputError(
             f"study {twice!r} is listed twice; an analysis holds each study once, as in RevMan"
         )
-    return analyse_records(records, _FIELDS[kind][0], tau2_ci=tau2_ci, **options)
+    return analyse_records(records, DATA_TYPE[kind], tau2_ci=tau2_ci, **options)
 
 
 def analyse_records(
@@ -186,7 +176,7 @@ def analyse_records(
 ) -> MetaAnalysis:
     """:func:`analyse` of validated records of ``data_type``; no records give a
     result that is not estimable (a RevMan outcome with no study rows)."""
-    fields = next(f for d, f in _FIELDS.values() if d is data_type)
+    fields = FIELDS[data_type]
     settings = resolve(data_type, **options)
     if flag("tau2_ci", tau2_ci):
         settings = attrs.evolve(settings, tau2_ci=True)

@@ -23,6 +23,7 @@ from metapool.errors import InputError
 from metapool.pooling._workers import map_groups, resolve_workers
 from metapool.pooling.engine import PoolResult, pool_with
 from metapool.pooling.segments import Segments, factorize
+from metapool.records import FIELDS
 from metapool.vocabulary import DataType, Settings, flag, resolve
 
 __all__ = ["PoolResult", "pool", "pool_settings", "pool_tables"]
@@ -186,7 +187,7 @@ def pool_tables(
         swap_events=swap_events,
     )
     threads = resolve_workers(workers)
-    names = ("events_exp", "total_exp", "events_ctrl", "total_ctrl")
+    names = FIELDS[DataType.DICHOTOMOUS]
     columns, seg, labels, where = _table_layout(
         dict(zip(names, (events_exp, total_exp, events_ctrl, total_ctrl), strict=True)), groups
     )

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from metapool._typing import BoolArray, FloatArray
 from metapool.errors import InputError
+from metapool.records import NOT_FINITE, rejections
 from metapool.vocabulary import flag
 
 __all__ = [
@@ -232,37 +233,23 @@ def effect_sizes(
     missing = np.zeros(size or 0, dtype=bool)
     for name, arr in cols.items():
         if allow_missing:
-            _fail_where(np.isinf(arr), study, f"{name} = {{x}} is not finite", x=arr)
+            _fail_where(np.isinf(arr), study, NOT_FINITE.text([name], ["{x}"]), x=arr)
             missing |= np.isnan(arr)
         else:
-            _fail_where(~np.isfinite(arr), study, f"{name} = {{x}} is not finite", x=arr)
+            _fail_where(~np.isfinite(arr), study, NOT_FINITE.text([name], ["{x}"]), x=arr)
     _check_ranges(cols, missing, study)
     return compute(measure, cols, missing=missing, study=study, swap_events=swap_events)
 
 
 def _check_ranges(cols: dict[str, FloatArray], missing: BoolArray, labels: Any) -> None:
-    """The constraints :mod:`metapool.records` validates, for data given as arrays."""
+    """The rules :mod:`metapool.records` validates (:func:`~metapool.records.rejections`),
+    for data given as arrays; missing cells are not checked."""
     ok = ~missing
-    for arm in ("exp", "ctrl"):
-        n = cols.get(f"total_{arm}")
-        if f"events_{arm}" in cols and n is not None:
-            _check_counts(cols[f"events_{arm}"], n, arm, labels, missing)
-        elif n is not None:
-            _fail_where(ok & (n < 1), labels, f"total_{arm} = {{n:g}} is less than 1", n=n)
-        s = cols.get(f"sd_{arm}")
-        if s is not None and n is not None:
-            _fail_where(
-                ok & ((s < 0) | ((s == 0) & (n > 1))),
-                labels,
-                f"sd_{arm} = {{s:g}} must be positive (total_{arm} = {{n:g}})",
-                s=s,
-                n=n,
-            )
-    for name in ("se", "variance"):
-        if name in cols:
-            _fail_where(
-                ok & (cols[name] <= 0), labels, name + " = {x:g} must be positive", x=cols[name]
-            )
+    for rule, names, rejected in rejections(cols):
+        bad = ok & rejected
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            _fail_where(bad, labels, rule.text(names, [f"{cols[n][i]:g}" for n in names]))
 
 
 def compute(
@@ -325,25 +312,6 @@ def _finish(
         yi = np.where(bad, np.nan, yi)
         vi = np.where(bad, np.nan, vi)
     return EffectSizes(measure, yi, vi, reason, cells, corrected)
-
-
-def _check_counts(e: FloatArray, n: FloatArray, arm: str, labels: Any, missing: BoolArray) -> None:
-    ok = ~missing
-    # one pass for the common case of valid data; the specific message only on failure
-    # np.trunc, not % 1: the same test for finite values at a quarter of the cost
-    if not (ok & ((e < 0) | (n < 1) | (e > n) | (np.trunc(e) != e) | (np.trunc(n) != n))).any():
-        return
-    ev, tot = f"events_{arm}", f"total_{arm}"
-    _fail_where(ok & (e < 0), labels, ev + " = {e:g} is negative", e=e)
-    _fail_where(ok & (n < 1), labels, tot + " = {n:g} is less than 1", n=n)
-    _fail_where(
-        ok & ((e % 1 != 0) | (n % 1 != 0)),
-        labels,
-        ev + " = {e:g} and " + tot + " = {n:g} must be whole numbers",
-        e=e,
-        n=n,
-    )
-    _fail_where(ok & (e > n), labels, ev + " = {e:g} is greater than " + tot + " = {n:g}", e=e, n=n)
 
 
 def _dichotomous(

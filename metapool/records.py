@@ -14,7 +14,7 @@ naming the study and the field.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from numbers import Real
 from typing import Any, TypeAlias
 
@@ -24,8 +24,9 @@ import numpy as np
 from metapool._typing import BoolArray, FloatArray
 from metapool.errors import InputError
 from metapool.prepare import generic_from_ci
+from metapool.vocabulary import DataType
 
-# accepted and unchecked serve metapool's readers: not part of the public API
+# the registry, the rules, accepted and unchecked serve metapool's modules: not public API
 __all__ = ["Continuous", "Dichotomous", "Generic", "OMinusE", "Study"]
 
 
@@ -33,84 +34,103 @@ def _name(instance: Any) -> str:
     return f"study {instance.study!r}"
 
 
+@attrs.frozen
+class Rule:
+    """One validation rule of study data, written once: where it rejects and what it says.
+
+    ``rejects`` takes the values of the rule's fields (arrays or numbers, finite) and
+    is true where they cannot be data; ``message`` is formatted with the fields'
+    names (``{0}``, ``{1}``) and their values as shown (``{v0}``, ``{v1}``).
+    """
+
+    message: str
+    rejects: Callable[..., Any]
+
+    def text(self, names: Sequence[str], shown: Sequence[str]) -> str:
+        return self.message.format(*names, **{f"v{i}": v for i, v in enumerate(shown)})
+
+
+NOT_FINITE = Rule("{0} = {v0} is not finite", lambda x: ~np.isfinite(x))
+NEGATIVE = Rule("{0} = {v0} is negative", lambda x: x < 0)
+NOT_WHOLE = Rule("{0} = {v0} is not a whole number", lambda x: np.floor(x) != x)
+BELOW_ONE = Rule("{0} = {v0} is less than 1", lambda x: x < 1)
+NOT_POSITIVE = Rule("{0} = {v0} must be positive", lambda x: x <= 0)
+EVENTS_ABOVE_TOTAL = Rule("{0} = {v0} is greater than {1} = {v1}", lambda e, n: e > n)
+# an SD of 0 is possible only for a single participant
+SD_NOT_POSITIVE = Rule(
+    "{0} = {v0} must be positive ({1} = {v1})", lambda sd, n: (sd < 0) | ((sd == 0) & (n > 1))
+)
+
+_EVENTS, _TOTALS = ("events_exp", "events_ctrl"), ("total_exp", "total_ctrl")
+#: the fields that count participants or events (whole numbers)
+COUNTS = frozenset(_EVENTS + _TOTALS)
+#: the rules of each field's own value, beyond being a finite number, in the order checked
+FIELD_RULES: dict[str, tuple[Rule, ...]] = {
+    **dict.fromkeys(_EVENTS, (NEGATIVE, NOT_WHOLE)),
+    **dict.fromkeys(_TOTALS, (NEGATIVE, NOT_WHOLE, BELOW_ONE)),
+    "se": (NOT_POSITIVE,),
+    "variance": (NOT_POSITIVE,),
+}
+#: the rules between two fields of a record, checked after each field's own
+CROSS_RULES: tuple[tuple[Rule, tuple[str, str]], ...] = (
+    (EVENTS_ABOVE_TOTAL, ("events_exp", "total_exp")),
+    (EVENTS_ABOVE_TOTAL, ("events_ctrl", "total_ctrl")),
+    (SD_NOT_POSITIVE, ("sd_exp", "total_exp")),
+    (SD_NOT_POSITIVE, ("sd_ctrl", "total_ctrl")),
+)
+
+
+def rejections(
+    columns: Mapping[str, Any],
+) -> Iterator[tuple[Rule, tuple[str, ...], Any]]:
+    """Each rule that applies to ``columns`` (field -> finite values), with its fields and
+    where it rejects them, in the order a record checks them."""
+    for name, values in columns.items():
+        for rule in FIELD_RULES.get(name, ()):
+            yield rule, (name,), rule.rejects(values)
+    for rule, names in CROSS_RULES:
+        if names[0] in columns and names[1] in columns:
+            yield rule, names, rule.rejects(*(columns[n] for n in names))
+
+
+def _text(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise InputError(f"{_name(instance)}: {attribute.name} must be a non-empty string or None")
+
+
 def _study(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"study name must be a non-empty string, got {value!r}")
 
 
-def _subgroup(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise InputError(f"{_name(instance)}: subgroup must be a non-empty string or None")
-
-
-def _footnote(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise InputError(f"{_name(instance)}: footnote must be a non-empty string or None")
-
-
-def _number(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+def _value(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    """A data field: None, or a finite number its :data:`FIELD_RULES` accept."""
     if value is None:
         return
+    name = attribute.name
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise InputError(f"{_name(instance)}: {attribute.name} must be a number, got {value!r}")
+        raise InputError(f"{_name(instance)}: {name} must be a number, got {value!r}")
     try:
         finite = math.isfinite(value)
     except OverflowError:  # an int beyond the float range, perhaps too long to print
-        raise InputError(
-            f"{_name(instance)}: {attribute.name} is a number too large for a float"
-        ) from None
+        raise InputError(f"{_name(instance)}: {name} is a number too large for a float") from None
     if not finite:
-        raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} is not finite")
+        raise InputError(f"{_name(instance)}: {NOT_FINITE.text([name], [repr(value)])}")
+    for rule in FIELD_RULES.get(name, ()):
+        if rule.rejects(value):
+            raise InputError(f"{_name(instance)}: {rule.text([name], [repr(value)])}")
 
 
-def _count(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    _number(instance, attribute, value)
-    if value is None:
-        return
-    assert isinstance(value, Real)
-    if value < 0:
-        raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} is negative")
-    if not float(value).is_integer():
-        raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} is not a whole number")
+class _Record:
+    """The cross-field checks of the four records, after each field's own."""
 
+    __slots__ = ()
 
-def _total(events_field: str | None) -> Any:
-    def check(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-        _count(instance, attribute, value)
-        if value is None:
-            return
-        assert isinstance(value, Real)
-        if value < 1:
-            raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} is less than 1")
-        events = getattr(instance, events_field) if events_field else None
-        if events is not None and events > value:
-            raise InputError(
-                f"{_name(instance)}: {events_field} = {events!r} is greater than "
-                f"{attribute.name} = {value!r}"
-            )
-
-    return check
-
-
-_count_total = _total(None)
-
-
-def _total_with_sd(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    # the arm's SD is checked here, on its total (validated after it), so that n is known
-    _count_total(instance, attribute, value)
-    sd_field = "sd_" + attribute.name.split("_", 1)[1]
-    sd = getattr(instance, sd_field)
-    if sd is not None and value is not None and (sd < 0 or (sd == 0 and float(value) > 1)):  # type: ignore[arg-type]
-        raise InputError(
-            f"{_name(instance)}: {sd_field} = {sd!r} must be positive "
-            f"({attribute.name} = {value!r})"
-        )
-
-
-def _positive(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    _number(instance, attribute, value)
-    if value is not None and value <= 0:  # type: ignore[operator]
-        raise InputError(f"{_name(instance)}: {attribute.name} = {value!r} must be positive")
+    def __attrs_post_init__(self) -> None:
+        for rule, names in CROSS_RULES:
+            values = [getattr(self, n, None) for n in names]
+            if None not in values and rule.rejects(*values):
+                raise InputError(f"{_name(self)}: {rule.text(names, [repr(v) for v in values])}")
 
 
 Number: TypeAlias = "float | None"
@@ -118,7 +138,7 @@ Count: TypeAlias = "int | float | None"
 
 
 @attrs.frozen
-class Dichotomous:
+class Dichotomous(_Record):
     """Events and participants in the experimental and control arms.
 
     Examples
@@ -131,16 +151,16 @@ class Dichotomous:
     """
 
     study: str = attrs.field(validator=_study)
-    events_exp: Count = attrs.field(validator=_count)
-    total_exp: Count = attrs.field(validator=_total("events_exp"))
-    events_ctrl: Count = attrs.field(validator=_count)
-    total_ctrl: Count = attrs.field(validator=_total("events_ctrl"))
-    subgroup: str | None = attrs.field(default=None, validator=_subgroup)
-    footnote: str | None = attrs.field(default=None, validator=_footnote)
+    events_exp: Count = attrs.field(validator=_value)
+    total_exp: Count = attrs.field(validator=_value)
+    events_ctrl: Count = attrs.field(validator=_value)
+    total_ctrl: Count = attrs.field(validator=_value)
+    subgroup: str | None = attrs.field(default=None, validator=_text)
+    footnote: str | None = attrs.field(default=None, validator=_text)
 
 
 @attrs.frozen
-class Continuous:
+class Continuous(_Record):
     """Mean, standard deviation and participants in each arm.
 
     Examples
@@ -150,29 +170,29 @@ class Continuous:
     """
 
     study: str = attrs.field(validator=_study)
-    mean_exp: Number = attrs.field(validator=_number)
-    sd_exp: Number = attrs.field(validator=_number)
-    total_exp: Count = attrs.field(validator=_total_with_sd)
-    mean_ctrl: Number = attrs.field(validator=_number)
-    sd_ctrl: Number = attrs.field(validator=_number)
-    total_ctrl: Count = attrs.field(validator=_total_with_sd)
-    subgroup: str | None = attrs.field(default=None, validator=_subgroup)
-    footnote: str | None = attrs.field(default=None, validator=_footnote)
+    mean_exp: Number = attrs.field(validator=_value)
+    sd_exp: Number = attrs.field(validator=_value)
+    total_exp: Count = attrs.field(validator=_value)
+    mean_ctrl: Number = attrs.field(validator=_value)
+    sd_ctrl: Number = attrs.field(validator=_value)
+    total_ctrl: Count = attrs.field(validator=_value)
+    subgroup: str | None = attrs.field(default=None, validator=_text)
+    footnote: str | None = attrs.field(default=None, validator=_text)
 
 
 @attrs.frozen
-class OMinusE:
+class OMinusE(_Record):
     """Observed minus expected events (O-E) and its variance V."""
 
     study: str = attrs.field(validator=_study)
-    o_minus_e: Number = attrs.field(validator=_number)
-    variance: Number = attrs.field(validator=_positive)
-    subgroup: str | None = attrs.field(default=None, validator=_subgroup)
-    footnote: str | None = attrs.field(default=None, validator=_footnote)
+    o_minus_e: Number = attrs.field(validator=_value)
+    variance: Number = attrs.field(validator=_value)
+    subgroup: str | None = attrs.field(default=None, validator=_text)
+    footnote: str | None = attrs.field(default=None, validator=_text)
 
 
 @attrs.frozen
-class Generic:
+class Generic(_Record):
     """An effect estimate and its standard error (log scale for ratio measures).
 
     Examples
@@ -186,10 +206,10 @@ class Generic:
     """
 
     study: str = attrs.field(validator=_study)
-    estimate: Number = attrs.field(validator=_number)
-    se: Number = attrs.field(validator=_positive)
-    subgroup: str | None = attrs.field(default=None, validator=_subgroup)
-    footnote: str | None = attrs.field(default=None, validator=_footnote)
+    estimate: Number = attrs.field(validator=_value)
+    se: Number = attrs.field(validator=_value)
+    subgroup: str | None = attrs.field(default=None, validator=_text)
+    footnote: str | None = attrs.field(default=None, validator=_text)
 
     @classmethod
     def from_ci(
@@ -228,28 +248,34 @@ class Generic:
 Study: TypeAlias = "Dichotomous | Continuous | OMinusE | Generic"
 
 
-def accepted(columns: Mapping[str, FloatArray]) -> BoolArray:
-    """The rows of data ``columns`` (field -> values) that the validators above accept.
+#: the record class of each data type, and the data type of each record class
+RECORD: dict[DataType, type[Study]] = {
+    DataType.DICHOTOMOUS: Dichotomous,
+    DataType.CONTINUOUS: Continuous,
+    DataType.O_MINUS_E: OMinusE,
+    DataType.GENERIC: Generic,
+}
+DATA_TYPE: dict[type, DataType] = {kind: data_type for data_type, kind in RECORD.items()}
+_NOT_DATA = frozenset({"study", "subgroup", "footnote"})
+#: the fields of each data type's numbers, in the order its record takes them
+FIELDS: dict[DataType, tuple[str, ...]] = {
+    data_type: tuple(f.name for f in attrs.fields(kind) if f.name not in _NOT_DATA)
+    for data_type, kind in RECORD.items()
+}
 
-    The same rules, as array operations, for readers that build many records at
-    once: a row with a missing (NaN) or rejected value is False, and building its
-    record with validation gives the reason. Name fields are not covered.
+
+def accepted(columns: Mapping[str, FloatArray]) -> BoolArray:
+    """The rows of data ``columns`` (field -> values) that the records' validators accept.
+
+    The same rules (:func:`rejections`), as array operations, for readers that build
+    many records at once: a row with a missing (NaN) or rejected value is False, and
+    building its record with validation gives the reason. Name fields are not covered.
     """
     ok = np.ones(len(next(iter(columns.values()))), dtype=bool)
     for values in columns.values():
         ok &= np.isfinite(values)
-    for arm in ("exp", "ctrl"):
-        n, events, sd = (columns.get(f"{f}_{arm}") for f in ("total", "events", "sd"))
-        if n is None:
-            continue
-        ok &= (n >= 1) & (np.floor(n) == n)
-        if events is not None:
-            ok &= (events >= 0) & (np.floor(events) == events) & (events <= n)
-        if sd is not None:
-            ok &= (sd > 0) | ((sd == 0) & (n <= 1))
-    for field in ("se", "variance"):
-        if field in columns:
-            ok &= columns[field] > 0
+    for _, _, rejected in rejections(columns):
+        ok &= ~rejected
     return ok
 
 

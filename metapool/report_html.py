@@ -28,7 +28,8 @@ from metapool.vocabulary import Model
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from metapool.io.review import Outcome, OutcomeCheck, Review
+    from metapool.io.compare import OutcomeCheck
+    from metapool.io.review import Outcome, Review
     from metapool.io.risk_of_bias import RiskOfBias
     from metapool.results import MetaAnalysis
     from metapool.vocabulary import Settings

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metapool import Continuous, Dichotomous, Generic, InputError, OMinusE
-from metapool.io._common import FIELDS, RECORDS
-from metapool.records import accepted, unchecked
+from metapool.records import FIELDS, accepted, unchecked
+from metapool.records import RECORD as RECORDS
 from metapool.vocabulary import DataType
 
 # small values and the edges of every rule: negative, zero, one, fractions, non-finite

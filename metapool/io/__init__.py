@@ -14,16 +14,13 @@ from pathlib import Path
 
 from metapool.errors import InputError
 from metapool.io._source import file_name, open_file
+from metapool.io.compare import Difference, Largest, OutcomeCheck, ReviewCheck
 from metapool.io.dataframe import from_dataframe, result_rows, result_to_dataframe
 from metapool.io.datapackage import read_datapackage
 from metapool.io.review import (
     Comparison,
-    Difference,
-    Largest,
     Outcome,
-    OutcomeCheck,
     Review,
-    ReviewCheck,
     RevManResults,
     StoredPooled,
     StoredStudy,

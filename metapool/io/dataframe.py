@@ -18,8 +18,8 @@ import numpy as np
 from metapool import prepare
 from metapool._typing import BoolArray, FloatArray
 from metapool.errors import InputError
-from metapool.io._common import FIELDS, data_type, number, record
-from metapool.records import Study
+from metapool.io._cells import data_type, number, record
+from metapool.records import FIELDS, Study
 from metapool.report import effect_text, shown
 from metapool.vocabulary import DataType, Model
 

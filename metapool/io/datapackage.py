@@ -19,21 +19,17 @@ from pathlib import Path
 import attrs
 
 from metapool.errors import InputError
-from metapool.io._common import (
-    Draft,
-    Row,
+from metapool.io._cells import (
     Table,
     data_type,
     decimals,
     decode,
-    duplicate_numbers,
     level,
     model_is_random,
     normalise,
-    stored_pooled,
-    stored_study,
     yes_no,
 )
+from metapool.io._draft import Draft, Row, duplicate_numbers, stored_pooled, stored_study
 from metapool.io._source import Archive, file_name
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
 from metapool.io.risk_of_bias import from_table
@@ -151,31 +147,32 @@ def _package(archive: Archive) -> Archive:
     ``<id>-files/<id>-data.zip`` beside the review's PDF and forest plots."""
     if any(name.endswith(_OVERALL) for name in archive.names):
         return archive
-    nested = [name for name in archive.names if _NESTED.search(name)]
-    if len(nested) > 1:
-        raise InputError(
-            f"{archive.source}: the zip holds {len(nested)} data packages "
-            f"({', '.join(nested[:3])}); metapool reads one"
-        )
-    if not nested:
+    found = [n for n in archive.names if _NESTED.search(n)]
+    nested = _one(archive, found, "data packages", "metapool reads one")
+    if nested is None:
         return archive
-    inner = Archive(f"{archive.source}:{nested[0]}", archive.read(nested[0]))
+    inner = Archive(f"{archive.source}:{nested}", archive.read(nested))
     if any(_NESTED.search(name) for name in inner.names):
         raise InputError(f"{inner.source}: a data package nested in a data package")
     return inner
 
 
 def _table(archive: Archive, suffix: str) -> Table | None:
-    names = [name for name in archive.names if name.endswith(suffix)]
+    found = [n for n in archive.names if n.endswith(suffix)]
+    name = _one(archive, found, f"files '*{suffix}'", "a data package has one")
+    if name is None:
+        return None
+    where = f"{archive.source}:{name}"
+    return Table.parse(decode(archive.read(name), where), where)
+
+
+def _one(archive: Archive, names: list[str], what: str, rule: str) -> str | None:
+    """The one of ``names`` (None: there is none); more than one breaks ``rule``."""
     if len(names) > 1:
         raise InputError(
-            f"{archive.source}: the zip holds {len(names)} files '*{suffix}' "
-            f"({', '.join(names[:3])}); a data package has one"
+            f"{archive.source}: the zip holds {len(names)} {what} ({', '.join(names[:3])}); {rule}"
         )
-    if not names:
-        return None
-    where = f"{archive.source}:{names[0]}"
-    return Table.parse(decode(archive.read(names[0]), where), where)
+    return names[0] if names else None
 
 
 def _key(cells: dict[str, str], table: Table, line: int) -> tuple[int, int]:

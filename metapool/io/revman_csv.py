@@ -16,9 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from metapool.errors import InputError
-from metapool.io._common import (
-    Draft,
-    Row,
+from metapool.io._cells import (
     Table,
     data_type,
     decimals,
@@ -27,10 +25,9 @@ from metapool.io._common import (
     model_is_random,
     normalise,
     number,
-    stored_pooled,
-    stored_study,
     yes_no,
 )
+from metapool.io._draft import Draft, Row, stored_pooled, stored_study
 from metapool.io._source import file_name, read_file
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from metapool.io._common import Table
+    from metapool.io._cells import Table
 
 __all__ = ["JUDGEMENTS", "Judgement", "RiskOfBias", "read_risk_of_bias_csv"]
 
@@ -276,7 +276,7 @@ _SUPPORT = "Domain (support): "
 
 def from_table(table: Table) -> RiskOfBias | None:
     """The judgements of a data package's ``risk-of-bias.csv``."""
-    from metapool.io._common import normalise
+    from metapool.io._cells import normalise
 
     table.require("Study")
     domains = [
@@ -316,7 +316,7 @@ def read_risk_of_bias_csv(path: str | os.PathLike[str]) -> RiskOfBias | None:
     >>> read_risk_of_bias_csv(path).judgements
     (Judgement(study='MRC-1', domain='Blinding', judgement='low', support='Double blind'),)
     """
-    from metapool.io._common import Table, decode
+    from metapool.io._cells import Table, decode
     from metapool.io._source import file_name, read_file
 
     source = file_name(path)

@@ -17,17 +17,9 @@ from collections.abc import Callable, Mapping
 from typing import BinaryIO
 
 from metapool.errors import InputError
-from metapool.io._common import (
-    Draft,
-    Row,
-    data_type,
-    duplicate_numbers,
-    level,
-    stored_pooled,
-    stored_study,
-    yes_no,
-)
-from metapool.io._common import number as parse_number
+from metapool.io._cells import data_type, level, yes_no
+from metapool.io._cells import number as parse_number
+from metapool.io._draft import Draft, Row, duplicate_numbers, stored_pooled, stored_study
 from metapool.io._source import file_name, open_file
 from metapool.io.review import (
     Comparison,
