@@ -323,7 +323,9 @@ def _tables(review: Review, outcomes: list[Outcome], results: dict[str, Any]) ->
             print()
         print(_heading(review, outcome))
         res = results[outcome.key]
-        if isinstance(res, str):
+        if outcome.not_pooled is not None:  # nothing wrong: RevMan lists it unpooled too
+            print(f"Not analysed: {outcome.not_pooled}.")
+        elif isinstance(res, str):
             _error(f"outcome {outcome.key} not analysed: {res}")
             print("Not analysed (see the error message).")
             status = 2

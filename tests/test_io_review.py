@@ -206,3 +206,27 @@ def test_read_review_dispatches(tmp_path: Path, name: str, fmt: str) -> None:
     assert rv.format == fmt and rv.compare().passed
     with pytest.raises(InputError, match="cannot read"):
         read_review(tmp_path / "missing.dat")
+
+
+def test_other_data_outcome_is_listed_not_analysed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RevMan's "other data" outcomes hold text it never pools: no error, no comparison."""
+    from metapool.cli import main
+
+    text, _ = calculated()
+    text = text.replace("</COMPARISON>", outcome("OTHER", 2, "Narrative", []) + "</COMPARISON>")
+    path = write(tmp_path, text)
+    other = read_rm5(path).outcome("1.2")
+    assert other.error is None and other.not_pooled is not None and other.data_type is None
+    with pytest.raises(metapool.InputError, match=r"1\.2 is not analysed: it holds other data"):
+        other.analyse()
+    checks = read_rm5(path).compare()
+    assert checks.passed and [o.checked for o in checks.outcomes] == [True, False]
+    assert "1.2 Narrative: not analysed (it holds other data" in str(checks)
+    capsys.readouterr()
+    assert main([str(path), "--check"]) == 0
+    assert main([str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "Not analysed: it holds other data, which RevMan never pools." in captured.out
+    assert captured.err == ""

@@ -476,8 +476,11 @@ def test_a_broken_outcome_does_not_stop_the_rest(tmp_path: Path) -> None:
     assert counts.error is not None
     assert "'STD-D'" in counts.error and "greater than" in counts.error
     assert "events_exp is EVENTS_1" in counts.error
-    assert other.error is not None and "OTHER_OUTCOME" in other.error
+    # RevMan's "other data" hold text it never pools: listed, not analysed, no error
+    assert other.error is None and other.not_pooled is not None
     assert other.data_type is None
+    with pytest.raises(InputError, match="not analysed: it holds other data"):
+        other.analyse()
     assert measure.error is not None and "'XYZ'" in measure.error
     assert no_measure.error is not None and "EFFECT_MEASURE" in no_measure.error
     with pytest.raises(InputError, match="Text in a number"):

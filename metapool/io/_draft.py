@@ -191,6 +191,8 @@ class Draft:
             sort_by=self.sort_by,
         )
         self._twice()
+        if self.error is None and self.kind == "OTHER_OUTCOME":
+            return attrs.evolve(outcome, not_pooled="it holds other data, which RevMan never pools")
         if self.error is None:
             try:
                 settings = self._settings()

@@ -112,6 +112,8 @@ class OutcomeCheck:
         head = f"{self.outcome.key} {self.outcome.name}"
         if self.error is not None:
             return f"{head}: ERROR {self.error}"
+        if self.outcome.not_pooled is not None:
+            return f"{head}: not analysed ({self.outcome.not_pooled})"
         if not self.checked:
             return f"{head}: nothing to compare (no stored RevMan results)"
         verdict = "OK" if self.passed else f"DIFFERS ({len(self.failures)} values beyond tolerance)"
@@ -181,7 +183,7 @@ def check_outcome(outcome: Outcome, rule: _Rule) -> OutcomeCheck:
     decimals = None if stored is None else stored.decimals
     if outcome.error is not None:
         return OutcomeCheck(outcome, error=outcome.error, decimals=decimals)
-    if stored is None or not outcome.studies:
+    if stored is None or not outcome.studies or outcome.not_pooled is not None:
         return OutcomeCheck(outcome, decimals=decimals)
     try:
         res = outcome.analyse()

@@ -195,6 +195,10 @@ class Outcome:
         What RevMan computed, when the file stores it.
     error : str or None
         Why the outcome could not be read; it then has no studies to analyse.
+    not_pooled : str or None
+        Why the outcome is listed without an analysis, though nothing is wrong
+        with it: RevMan's "other data" outcomes hold text that RevMan itself
+        never pools.
     """
 
     comparison: int
@@ -218,6 +222,7 @@ class Outcome:
     footnotes: tuple[str, ...] = ()
     revman: RevManResults | None = None
     error: str | None = None
+    not_pooled: str | None = None
 
     @property
     def key(self) -> str:
@@ -251,6 +256,8 @@ class Outcome:
         """
         if self.error is not None:
             raise InputError(self.error)
+        if self.not_pooled is not None:
+            raise InputError(f"outcome {self.key} is not analysed: {self.not_pooled}")
         options = {**self.display, **self.settings, **overrides}
         try:
             if not self.studies and self.data_type is not None:
