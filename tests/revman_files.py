@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -23,17 +22,6 @@ def example(name: str) -> Path:
         if (folder / name).exists():
             return folder / name
     pytest.skip(f"{name} is not in {SHARED}")
-
-
-def close(ours: float, revman: float, decimals: int | None, *, p_value: bool = False) -> bool:
-    """The tolerance rules of the issue: 1e-8 relative (full doubles), half a unit in the
-    last stored decimal (rounded files), 1e-6 absolute for P-values."""
-    half = 0.0 if decimals is None else 0.5 * 10.0**-decimals
-    if p_value:
-        return abs(ours - revman) <= 1e-6 + half
-    if decimals is None:
-        return math.isclose(ours, revman, rel_tol=1e-8, abs_tol=1e-14)
-    return abs(ours - revman) <= half + 1e-11 * abs(revman)
 
 
 # -- synthetic .rm5 text ----------------------------------------------------------------

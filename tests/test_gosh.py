@@ -7,7 +7,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 import pytest
-from conftest import assert_close, load_reference
+from _helpers import assert_close, load_reference
 
 import metapool
 from metapool.diagnostics.gosh import subsets

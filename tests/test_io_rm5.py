@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
+from _helpers import close_to_revman
 from revman_files import (
     RM5,
-    close,
     data,
     example,
     large_review,
@@ -143,21 +144,35 @@ def test_fleiss_every_stored_value(fleiss: metapool.io.Review) -> None:
             (estimate, se, lower, upper, weight),
             strict=True,
         ):
-            assert close(ours, revman, None), (row.study, ours, revman)
+            assert close_to_revman(ours, revman, None), (row.study, ours, revman)
     t, h = res.total, res.heterogeneity
     expected = FLEISS_TOTAL
-    assert close(t.estimate, expected["estimate"], None)
-    assert close(t.ci_lower, expected["ci_lower"], None)
-    assert close(t.ci_upper, expected["ci_upper"], None)
-    assert t.z < 0 and close(abs(t.z), expected["z"], None)  # RevMan stores |Z|
-    assert close(t.p_value, expected["p_z"], None, p_value=True)
-    assert close(h.q, expected["chi2"], None)
+    assert close_to_revman(t.estimate, expected["estimate"], None)
+    assert close_to_revman(t.ci_lower, expected["ci_lower"], None)
+    assert close_to_revman(t.ci_upper, expected["ci_upper"], None)
+    assert t.z < 0 and close_to_revman(abs(t.z), expected["z"], None)  # RevMan stores |Z|
+    assert close_to_revman(t.p_value, expected["p_z"], None, p_value=True)
+    assert close_to_revman(h.q, expected["chi2"], None)
     assert h.df == expected["df"]
-    assert close(h.p_value, expected["p_chi2"], None, p_value=True)
-    assert close(h.i2, expected["i2"], None)
+    assert close_to_revman(h.p_value, expected["p_chi2"], None, p_value=True)
+    assert close_to_revman(h.i2, expected["i2"], None)
     assert h.tau2 == expected["tau2"]
-    # the LOG_* attributes are base-10 logarithms (spec §6)
-    assert math.log10(t.estimate) == pytest.approx(-0.04727265230640342, rel=1e-12)
+
+
+def test_fleiss_log_attributes_are_base_10_logarithms(fleiss: metapool.io.Review) -> None:
+    # The reader ignores RevMan's LOG_* attributes: they are the base-10 logarithms of the
+    # values it does read, so they carry nothing more (checked here against the file itself).
+    (element,) = ElementTree.parse(example(RM5)).iterfind(".//DICH_OUTCOME[@ID='CMP-001.01']")
+    t = fleiss.outcome("1.1").analyse().total
+    for ours, name in (
+        (t.estimate, "EFFECT_SIZE"),
+        (t.ci_lower, "CI_START"),
+        (t.ci_upper, "CI_END"),
+    ):
+        assert math.log10(ours) == pytest.approx(
+            float(element.get(f"LOG_{name}", "nan")), rel=1e-12
+        )
+        assert ours == pytest.approx(float(element.get(name, "nan")), rel=1e-12)
 
 
 def test_fleiss_stored_results_are_kept(fleiss: metapool.io.Review) -> None:
