@@ -1,5 +1,6 @@
 """Plots: render headless and check what is drawn, not only that drawing works."""
 
+# ruff: noqa: E402 (the imports after importorskip need the extra)
 from __future__ import annotations
 
 import itertools
@@ -10,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import matplotlib
 import numpy as np
 import pytest
+
+matplotlib = pytest.importorskip("matplotlib")  # the plot extra
 
 matplotlib.use("Agg")
 

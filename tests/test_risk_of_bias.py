@@ -1,13 +1,15 @@
 """Risk of bias: judgements read from .rm5 files and data packages, built in Python, drawn."""
 
+# ruff: noqa: E402 (the imports after importorskip need the extra)
 from __future__ import annotations
 
 import gc
 import zipfile
 from pathlib import Path
 
-import matplotlib
 import pytest
+
+matplotlib = pytest.importorskip("matplotlib")  # the plot extra
 
 matplotlib.use("Agg")
 
