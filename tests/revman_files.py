@@ -14,6 +14,15 @@ SHARED = Path(__file__).parents[2] / "shared" / "data" / "revman"
 RM5 = "Fleiss1993.rm5"
 CSV = "Fleiss1993_CR.csv"
 ZIP = "Fleiss1993_revmanweb_datapackage.zip"
+#: the settings of outcome 1.1 (aspirin) of the Fleiss example, the same in every format
+FLEISS_SETTINGS = {
+    "measure": "OR",
+    "method": "MH",
+    "model": "fixed",
+    "ci_level": 0.95,
+    "study_ci_level": 0.95,
+    "swap_events": False,
+}
 
 
 def example(name: str) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from _helpers import close_to_revman
-from revman_files import CSV, example
+from revman_files import CSV, FLEISS_SETTINGS, example
 
 import metapool
 from metapool import Continuous, Dichotomous, Generic, InputError, OMinusE
@@ -71,14 +71,7 @@ def test_structure(fleiss: metapool.io.Review) -> None:
     assert fleiss.title == "Fleiss1993_CR" and fleiss.format == "revman_csv"
     assert [(c.number, c.name) for c in fleiss.comparisons] == [(1, "Examples from Fleiss (1993)")]
     aspirin, mental = fleiss.outcomes
-    assert aspirin.settings == {
-        "measure": "OR",
-        "method": "MH",
-        "model": "fixed",
-        "ci_level": 0.95,
-        "study_ci_level": 0.95,
-        "swap_events": False,
-    }
+    assert aspirin.settings == FLEISS_SETTINGS
     assert aspirin.studies[0] == Dichotomous("MRC-1", 49, 615, 67, 624)  # Mean/SD zeros ignored
     assert aspirin.group_labels == ("Aspirin", "Control")
     assert mental.data_type is DataType.CONTINUOUS

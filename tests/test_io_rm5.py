@@ -9,6 +9,7 @@ from xml.etree import ElementTree
 import pytest
 from _helpers import close_to_revman
 from revman_files import (
+    FLEISS_SETTINGS,
     RM5,
     data,
     example,
@@ -109,14 +110,7 @@ def test_fleiss_structure(fleiss: metapool.io.Review) -> None:
         "Aspirin for Preventing Death after Myocardial Infarction",
     )
     assert first.data_type is DataType.DICHOTOMOUS
-    assert first.settings == {
-        "measure": "OR",
-        "method": "MH",
-        "model": "fixed",
-        "ci_level": 0.95,
-        "study_ci_level": 0.95,
-        "swap_events": False,
-    }
+    assert first.settings == FLEISS_SETTINGS
     assert first.group_labels == ("Aspirin", "Control")
     assert first.graph_labels == ("Favours experimental", "Favours control")
     assert (first.totals, first.subtotals, first.subgroups, first.subgroup_test) == (
