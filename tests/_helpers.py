@@ -52,3 +52,10 @@ def close_to_revman(
     if decimals is None:
         return math.isclose(ours, revman, rel_tol=1e-8, abs_tol=1e-14)
     return abs(ours - revman) <= half + 1e-11 * abs(revman)
+
+
+def drawing() -> Any:
+    """matplotlib with the headless backend; the calling test is skipped without the plot extra."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    return matplotlib

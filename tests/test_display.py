@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _helpers import drawing
 from revman_files import data, outcome, review, subgroup, write
 
 import metapool
@@ -25,13 +26,6 @@ def _close_figures() -> Any:
     yield
     if "matplotlib.pyplot" in sys.modules:  # the tests that draw need the plot extra
         sys.modules["matplotlib.pyplot"].close("all")
-
-
-def drawing() -> Any:
-    """matplotlib, headless; the test is skipped without it (the plot extra)."""
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
-    return matplotlib
 
 
 COUNTS = {
