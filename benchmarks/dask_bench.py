@@ -7,7 +7,7 @@
 
 1. Writes ``--rows`` study rows as Parquet, chunk by chunk (never all in
    memory), into a temporary directory that is deleted at the end. Analyses
-   of k = 10 studies follow the model of benchmarks/run.py: yi ~ N(0.3 + u_j,
+   of k = 10 studies follow the model of benchmarks/_simulate.py: yi ~ N(0.3 + u_j,
    v_i), u_j ~ N(0, 0.04), v_i ~ 0.05·χ²(8)/8. Every file holds
    ``--file-rows`` rows; with ``--straddle`` (default) the files are cut
    5 rows off the analysis boundaries, so one analysis straddles every pair
@@ -52,10 +52,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _simulate import random_effects, studies
 from dask.utils import parse_bytes
 
 SEED = 20261125
-MU, TAU2, SIGMA2, DF_V = 0.3, 0.04, 0.05, 8
 K = 10
 # in-memory pool's peak resident set, measured here: ~230 MiB for the interpreter with
 # numpy, scipy and pyarrow, then per row the three columns, the engine's temporaries
@@ -92,15 +92,14 @@ def write_parquet(path: Path, rows: int, file_rows: int, straddle: bool) -> int:
 
     rng = np.random.default_rng(SEED)
     analyses = rows // K
-    u = rng.normal(0.0, math.sqrt(TAU2), analyses)  # 8 bytes an analysis: fine up to 10^9 rows
+    u = random_effects(rng, analyses)  # 8 bytes an analysis: fine up to 10^9 rows
     inner = range(file_rows, rows, file_rows)
     if straddle:  # move every inner cut into the middle of an analysis
         inner = range(file_rows + K // 2, rows, file_rows)
     cuts = [0, *inner, rows]
     for i, (start, stop) in enumerate(itertools.pairwise(cuts)):
         group = np.arange(start, stop, dtype=np.int64) // K
-        vi = SIGMA2 * rng.chisquare(DF_V, group.size) / DF_V
-        yi = MU + u[group] + rng.standard_normal(group.size) * np.sqrt(vi)
+        yi, vi = studies(rng, u, group)
         table = pa.table({"group": group, "yi": yi, "vi": vi})
         pq.write_table(table, path / f"part-{i:05d}.parquet", row_group_size=file_rows)
     return len(cuts) - 1

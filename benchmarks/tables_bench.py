@@ -47,6 +47,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from _simulate import random_effects, studies  # noqa: E402
+
 import metapool  # noqa: E402
 
 SEED = 20261201
@@ -129,11 +131,11 @@ def bench_tables(quick: bool, repeat: int) -> list[str]:
 
 
 def pool_data(m: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """m analyses of k studies, of the model of benchmarks/_simulate.py."""
     rng = np.random.default_rng(SEED)
-    theta = 0.3 + rng.normal(0, 0.2, m)
-    v = 0.05 * rng.chisquare(8, m * k) / 8
-    y = rng.normal(np.repeat(theta, k), np.sqrt(v))
-    return y, v, np.repeat(np.arange(m), k)
+    groups = np.repeat(np.arange(m), k)
+    y, v = studies(rng, random_effects(rng, m), groups)
+    return y, v, groups
 
 
 def bench_workers(quick: bool, repeat: int) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -15,6 +14,15 @@ SHARED = Path(__file__).parents[2] / "shared" / "data" / "revman"
 RM5 = "Fleiss1993.rm5"
 CSV = "Fleiss1993_CR.csv"
 ZIP = "Fleiss1993_revmanweb_datapackage.zip"
+#: the settings of outcome 1.1 (aspirin) of the Fleiss example, the same in every format
+FLEISS_SETTINGS = {
+    "measure": "OR",
+    "method": "MH",
+    "model": "fixed",
+    "ci_level": 0.95,
+    "study_ci_level": 0.95,
+    "swap_events": False,
+}
 
 
 def example(name: str) -> Path:
@@ -23,17 +31,6 @@ def example(name: str) -> Path:
         if (folder / name).exists():
             return folder / name
     pytest.skip(f"{name} is not in {SHARED}")
-
-
-def close(ours: float, revman: float, decimals: int | None, *, p_value: bool = False) -> bool:
-    """The tolerance rules of the issue: 1e-8 relative (full doubles), half a unit in the
-    last stored decimal (rounded files), 1e-6 absolute for P-values."""
-    half = 0.0 if decimals is None else 0.5 * 10.0**-decimals
-    if p_value:
-        return abs(ours - revman) <= 1e-6 + half
-    if decimals is None:
-        return math.isclose(ours, revman, rel_tol=1e-8, abs_tol=1e-14)
-    return abs(ours - revman) <= half + 1e-11 * abs(revman)
 
 
 # -- synthetic .rm5 text ----------------------------------------------------------------

@@ -18,6 +18,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
     out = tmp_path / "report.html"
     assert main([str(example(RM5)), "--report", str(out)]) == 0
     assert "Analysis 1.1:" in capsys.readouterr().out  # the tables are printed as well
@@ -31,6 +32,7 @@ def test_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_forest_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
     folder = tmp_path / "plots"
     assert main([str(example(RM5)), "--forest", str(folder), "--format", "svg"]) == 0
     capsys.readouterr()
@@ -70,6 +72,7 @@ def test_several_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert {r["file"] for r in rows} == set(files)
     assert next(iter(rows[0])) == "file"
     assert main([*files, "--check"]) == 0
+    pytest.importorskip("matplotlib")  # the report draws the forest plots
     report = tmp_path / "both.html"
     assert main([*files, "--report", str(report)]) == 0
     page = report.read_text(encoding="utf-8")
@@ -82,6 +85,7 @@ def test_outputs_need_a_file(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_tidy_csv_of_ones_own(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("pandas")
     path = tmp_path / "trials.csv"
     path.write_text(
         "study,events_exp,total_exp,events_ctrl,total_ctrl,subgroup\n"
@@ -101,6 +105,7 @@ def test_tidy_csv_of_ones_own(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "needs --measure" in capsys.readouterr().err
     assert main([str(path), "--kind", "continuous", "--measure", "MD"]) == 2
     assert "no column 'mean_exp'" in capsys.readouterr().err
+    pytest.importorskip("matplotlib")  # the report draws the forest plots
     report = tmp_path / "r.html"
     assert (
         main([str(path), "--kind", "dichotomous", "--measure", "RR", "--report", str(report)]) == 0

@@ -1,5 +1,6 @@
 """metapool.dask on a real two-process LocalCluster, against metapool.pool in memory."""
 
+# ruff: noqa: E402 (the imports after importorskip need the extra)
 from __future__ import annotations
 
 import logging
@@ -10,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import dask
-import dask.dataframe as dd
 import numpy as np
-import pandas as pd
 import pytest
+
+# the dask extra (Dask, distributed, pandas)
+dask = pytest.importorskip("dask")
+dd = pytest.importorskip("dask.dataframe")
+pd = pytest.importorskip("pandas")
+pytest.importorskip("distributed")
 from distributed import Client, LocalCluster
 
 import metapool

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import assert_close, load_reference
+from _helpers import assert_close, load_reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

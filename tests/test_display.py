@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from _helpers import drawing
 from revman_files import data, outcome, review, subgroup, write
 
 import metapool
@@ -18,16 +20,12 @@ from metapool.cli import main
 from metapool.io import read_rm5
 from metapool.report import shown
 
-matplotlib = pytest.importorskip("matplotlib")
-matplotlib.use("Agg")
-
 
 @pytest.fixture(autouse=True)
 def _close_figures() -> Any:
     yield
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
+    if "matplotlib.pyplot" in sys.modules:  # the tests that draw need the plot extra
+        sys.modules["matplotlib.pyplot"].close("all")
 
 
 COUNTS = {
@@ -152,6 +150,7 @@ def gids(fig: Any, gid: str) -> list[Any]:
 
 
 def test_forest_follows_the_option() -> None:
+    drawing()
     full = by_option(number="1.1").forest()
     assert len(gids(full, "diamond")) == 3 and len(gids(full, "square")) == 4
     words = texts(full)
@@ -178,6 +177,7 @@ def test_forest_follows_the_option() -> None:
 
 
 def test_forest_scale_and_ci_style() -> None:
+    drawing()
     res = by_option()
     assert res.forest(scale=100).axes[1].get_xlim() == (0.01, 100.0)
     ticks = [t.get_text() for t in res.forest(scale=100).axes[1].get_xticklabels()]
@@ -197,6 +197,7 @@ def test_forest_scale_and_ci_style() -> None:
 
 
 def test_forest_sort_keys() -> None:
+    drawing()
     res = metapool.analyse([Dichotomous(NAMES[i], *COUNTS[i]) for i in COUNTS])
     fig = res.forest(sort=[3, 1, 4, 2])
     labels = [t.get_text() for t in fig.axes[0].texts if t.get_gid() == "study:label"]
@@ -206,6 +207,7 @@ def test_forest_sort_keys() -> None:
 
 
 def test_svg_keeps_text_as_text(tmp_path: Path) -> None:
+    matplotlib = drawing()
     fig = by_option().forest()
     fig.savefig(tmp_path / "forest.svg")
     svg = (tmp_path / "forest.svg").read_text()
@@ -216,6 +218,7 @@ def test_svg_keeps_text_as_text(tmp_path: Path) -> None:
 
 
 def test_font_fallback_warns_with_the_fix() -> None:
+    drawing()
     from metapool.plots._style import choose_family
 
     assert choose_family(["Arial", "DejaVu Sans"]) == "Arial"
@@ -348,6 +351,7 @@ def test_no_totals_compares_the_studies_only(tmp_path: Path) -> None:
 
 
 def test_options_read_from_the_file(tmp_path: Path) -> None:
+    drawing()
     res = by_option()
     path = rm5_file(tmp_path, "YES", {**stored_pooled(res.total, res.heterogeneity)})
     outcome_ = read_rm5(path).outcome("1.1")
@@ -369,6 +373,7 @@ def test_options_read_from_the_file(tmp_path: Path) -> None:
 
 
 def test_sort_by_and_subgroup_test_attributes(tmp_path: Path) -> None:
+    drawing()
     rows = dich_rows(tuple(COUNTS))
     text = review(
         outcome("DICH", 1, "By year", rows, EFFECT_MEASURE="OR", SORT_BY="YEAR"),
@@ -420,6 +425,7 @@ def test_footnotes_on_study_data(tmp_path: Path) -> None:
 
 
 def test_empty_outcome_is_not_estimable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    drawing()
     text = review(
         outcome("DICH", 1, "Nothing yet", [], EFFECT_MEASURE="RR", METHOD="MH"),
         outcome("CONT", 2, "Nor here", [], EFFECT_MEASURE="SMD", RANDOM="YES"),
@@ -450,6 +456,7 @@ def test_empty_outcome_is_not_estimable(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_generic_measure_name_and_log_data(tmp_path: Path) -> None:
+    drawing()
     rows = [
         data("IV", "STD-A", EFFECT_SIZE="0.8", SE="0.2"),
         data("IV", "STD-B", EFFECT_SIZE="1.25", SE="0.3"),
@@ -479,6 +486,7 @@ def test_generic_measure_name_and_log_data(tmp_path: Path) -> None:
 
 
 def test_o_minus_e_measure_keeps_its_name() -> None:
+    drawing()
     rows = [metapool.OMinusE("A", -2.0, 5.0), metapool.OMinusE("B", -1.0, 4.0)]
     res = metapool.analyse(rows, measure="Rate ratio", method="IV")
     assert res.settings.label == "Rate ratio IV, Fixed, 95% CI" and res.settings.ratio

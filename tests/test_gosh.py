@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
 import numpy as np
 import pytest
-from conftest import assert_close, load_reference
+from _helpers import assert_close, load_reference
 
 import metapool
 from metapool.diagnostics.gosh import subsets
-
-matplotlib.use("Agg")
 
 CASES = load_reference("gosh_cases.json")["cases"]
 
@@ -155,6 +152,7 @@ def test_subsets_exact_and_errors() -> None:
 
 
 def test_gosh_plot_shows_every_subset_of_two_or_more() -> None:
+    pytest.importorskip("matplotlib")
     res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH", model="random")
     g = res.gosh()
     fig = g.plot()

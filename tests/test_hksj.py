@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import assert_close, load_reference
+from _helpers import assert_close, load_reference
 
 import metapool
 from metapool.vocabulary import DataType, resolve

@@ -8,7 +8,8 @@ import math
 from pathlib import Path
 
 import pytest
-from revman_files import CSV, close, example
+from _helpers import close_to_revman
+from revman_files import CSV, FLEISS_SETTINGS, example
 
 import metapool
 from metapool import Continuous, Dichotomous, Generic, InputError, OMinusE
@@ -70,14 +71,7 @@ def test_structure(fleiss: metapool.io.Review) -> None:
     assert fleiss.title == "Fleiss1993_CR" and fleiss.format == "revman_csv"
     assert [(c.number, c.name) for c in fleiss.comparisons] == [(1, "Examples from Fleiss (1993)")]
     aspirin, mental = fleiss.outcomes
-    assert aspirin.settings == {
-        "measure": "OR",
-        "method": "MH",
-        "model": "fixed",
-        "ci_level": 0.95,
-        "study_ci_level": 0.95,
-        "swap_events": False,
-    }
+    assert aspirin.settings == FLEISS_SETTINGS
     assert aspirin.studies[0] == Dichotomous("MRC-1", 49, 615, 67, 624)  # Mean/SD zeros ignored
     assert aspirin.group_labels == ("Aspirin", "Control")
     assert mental.data_type is DataType.CONTINUOUS
@@ -96,7 +90,7 @@ def test_every_stored_value(
         expected = studies[row.study]
         ours = (row.estimate, row.se, row.ci_lower, row.ci_upper, row.weight)
         for a, b in zip(ours, expected, strict=True):
-            assert close(a, b, 8), (row.study, a, b)
+            assert close_to_revman(a, b, 8), (row.study, a, b)
     t, h = res.total, res.heterogeneity
     est, lo, hi, q, p_q, i2, tau2, z, p_z, df = TOTALS[key]
     for a, b in (
@@ -108,9 +102,9 @@ def test_every_stored_value(
         (h.tau2, tau2),
         (abs(t.z), z),
     ):
-        assert close(a, b, 8), (a, b)
-    assert close(h.p_value, p_q, 8, p_value=True)
-    assert close(t.p_value, p_z, 8, p_value=True)
+        assert close_to_revman(a, b, 8), (a, b)
+    assert close_to_revman(h.p_value, p_q, 8, p_value=True)
+    assert close_to_revman(t.p_value, p_z, 8, p_value=True)
     assert h.df == df
 
 

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from revman_files import ZIP, close, example
+from _helpers import close_to_revman
+from revman_files import FLEISS_SETTINGS, ZIP, example
 
 from metapool import Dichotomous, Generic, InputError
 from metapool.cli import main
@@ -33,14 +34,7 @@ def test_fleiss_package() -> None:
     assert rv.format == "datapackage" and len(rv.studies) == 12
     aspirin, smd = rv.outcomes
     assert aspirin.id == "analysis:444821446161559182"
-    assert aspirin.settings == {
-        "measure": "OR",
-        "method": "MH",
-        "model": "fixed",
-        "ci_level": 0.95,
-        "study_ci_level": 0.95,
-        "swap_events": False,
-    }
+    assert aspirin.settings == FLEISS_SETTINGS
     assert aspirin.studies[0] == Dichotomous("AMIS", 246, 2267, 219, 2257)
     assert smd.settings["measure"] == "SMD"
     # RevMan Web wrote zeros for the SMD analysis it did not compute: nothing stored
@@ -53,7 +47,7 @@ def test_fleiss_package() -> None:
         for a, b in zip(
             (row.estimate, row.ci_lower, row.ci_upper, row.weight), expected, strict=True
         ):
-            assert close(a, b, 6), (row.study, a, b)
+            assert close_to_revman(a, b, 6), (row.study, a, b)
     t, h = res.total, res.heterogeneity
     for a, b in (
         (t.estimate, 0.896866),
@@ -63,9 +57,9 @@ def test_fleiss_package() -> None:
         (h.i2, 39.67458),
         (abs(t.z), 3.287633),
     ):
-        assert close(a, b, 6), (a, b)
-    assert close(h.p_value, 0.126942, 6, p_value=True)
-    assert close(t.p_value, 0.00101, 6, p_value=True)
+        assert close_to_revman(a, b, 6), (a, b)
+    assert close_to_revman(h.p_value, 0.126942, 6, p_value=True)
+    assert close_to_revman(t.p_value, 0.00101, 6, p_value=True)
     assert h.df == 6
     check = rv.compare()
     assert check.passed and len(check.outcomes[0].differences) == 7 * 4 + 9
@@ -236,6 +230,15 @@ def counts(e1: int, n1: int, e2: int, n2: int) -> dict[str, object]:
     return {"Experimental cases": e1, "Experimental N": n1, "Control cases": e2, "Control N": n2}
 
 
+def adults_and_children() -> list[dict[str, object]]:
+    """Three trials of analysis 1 in two subgroups."""
+    return [
+        row(1, "Alpha", counts(12, 100, 20, 100), "Adults"),
+        row(1, "Beta", counts(5, 50, 9, 48), "Adults"),
+        row(1, "Gamma", counts(30, 120, 31, 118), "Children"),
+    ]
+
+
 def test_subgroups_and_generic_data(tmp_path: Path) -> None:
     overall = [
         analysis(
@@ -260,9 +263,7 @@ def test_subgroups_and_generic_data(tmp_path: Path) -> None:
         ),
     ]
     rows = [
-        row(1, "Alpha", counts(12, 100, 20, 100), "Adults"),
-        row(1, "Beta", counts(5, 50, 9, 48), "Adults"),
-        row(1, "Gamma", counts(30, 120, 31, 118), "Children"),
+        *adults_and_children(),
         row(2, "Alpha", {"GIV Mean": math.log(0.8), "GIV SE": 0.2}),
     ]
     rv = read_datapackage(package(tmp_path, overall, rows, subgroups=[]))
@@ -289,9 +290,7 @@ def test_stored_subgroup_results_are_compared(tmp_path: Path) -> None:
         )
     ]
     rows = [
-        row(1, "Alpha", counts(12, 100, 20, 100), "Adults"),
-        row(1, "Beta", counts(5, 50, 9, 48), "Adults"),
-        row(1, "Gamma", counts(30, 120, 31, 118), "Children"),
+        *adults_and_children(),
         row(1, "Delta", counts(7, 60, 12, 61), "Children"),
     ]
     first = read_datapackage(package(tmp_path, overall, rows)).outcome("1.1")

@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 import pytest
-from conftest import assert_close, load_reference
+from _helpers import assert_close, load_reference
 
 import metapool
 

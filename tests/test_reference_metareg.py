@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import load_reference
+from _helpers import load_reference
 
 import metapool
 

@@ -1,5 +1,6 @@
 """The HTML report: what the page holds, and how a real browser lays it out."""
 
+# ruff: noqa: E402 (the imports after importorskip need the extra)
 from __future__ import annotations
 
 import html
@@ -9,8 +10,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import matplotlib
 import pytest
+
+matplotlib = pytest.importorskip("matplotlib")  # the plot extra
 
 matplotlib.use("Agg")
 

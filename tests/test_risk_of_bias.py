@@ -6,12 +6,8 @@ import gc
 import zipfile
 from pathlib import Path
 
-import matplotlib
 import pytest
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
+from _helpers import drawing
 from revman_files import RM5, ZIP, data, element, example, named, outcome, review, write
 
 import metapool
@@ -174,15 +170,17 @@ def test_records_from_python() -> None:
         ]
     )
     assert rob.judgement("A", "D1") == "low" and rob.judgement("B", "D2") is None
-    assert list(rob.to_dataframe()["judgement"]) == ["low", "high", "unclear"]
     with pytest.raises(InputError, match="judgement 'good' is not one of"):
         RiskOfBias.from_records([("A", "D1", "good")])
     with pytest.raises(InputError, match="record 0: no judgement"):
         RiskOfBias.from_records([{"study": "A", "domain": "D1"}])
     with pytest.raises(InputError, match="judged twice"):
         RiskOfBias.from_records([("A", "D1", "low"), ("A", "D1", "high")])
+    drawing()
     with pytest.raises(InputError, match="holds no judgement"):
         RiskOfBias(()).graph()
+    pytest.importorskip("pandas")
+    assert list(rob.to_dataframe()["judgement"]) == ["low", "high", "unclear"]
 
 
 def _rob() -> RiskOfBias:
@@ -199,6 +197,7 @@ def _rob() -> RiskOfBias:
 
 
 def test_graph_bars_are_the_percentages(tmp_path: Path) -> None:
+    matplotlib = drawing()
     fig = _rob().graph()
     ax = fig.axes[0]
     bars = {(p.get_gid(), round(p.get_y() + p.get_height() / 2)): p for p in ax.patches}
@@ -221,6 +220,7 @@ def test_graph_bars_are_the_percentages(tmp_path: Path) -> None:
 
 
 def test_summary_traffic_lights(tmp_path: Path) -> None:
+    drawing()
     fig = _rob().summary()
     ax = fig.axes[0]
     lights = [t.get_text() for t in ax.texts if t.get_gid() == "judgement"]
@@ -239,6 +239,9 @@ def test_summary_traffic_lights(tmp_path: Path) -> None:
 
 
 def test_figures_keep_no_pyplot_state() -> None:
+    drawing()
+    import matplotlib.pyplot as plt
+
     plt.close("all")
     for _ in range(5):
         _rob().graph()
@@ -248,6 +251,7 @@ def test_figures_keep_no_pyplot_state() -> None:
 
 
 def test_forest_plot_with_risk_of_bias_columns() -> None:
+    drawing()
     res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
     domains = ["Random sequence generation (selection bias)", "Other bias"]
     rob = RiskOfBias.from_records(
@@ -279,6 +283,7 @@ def test_forest_plot_with_risk_of_bias_columns() -> None:
 
 
 def test_risk_of_bias_header_fits_over_one_column() -> None:
+    drawing()
     res = metapool.analyse(metapool.examples.aspirin(), measure="OR", method="MH")
     fig = res.forest(risk_of_bias=RiskOfBias.from_records([("MRC-1", "Other bias", "low")]))
     fig.canvas.draw()

@@ -158,6 +158,7 @@ def test_tables_in_every_format() -> None:
     assert '<td style="text-align:right">91 per 1,000 (87 to 96)</td>' in out._repr_html_()
     assert "| moderate | 100 per 1,000 | 91 per 1,000 (87 to 96) |" in out.to_table("markdown")
     assert out.to_table("csv").splitlines()[1].startswith('moderate,"100 per 1,000",')
+    pytest.importorskip("pandas")
     frame = out.to_dataframe()
     assert frame.loc[0, "risk"] == pytest.approx(out.rows[0].risk)
     assert list(frame["nnt"]) == ["NNTB 116 (75 to 280)"]

@@ -1,5 +1,6 @@
 """Results out: RevMan's table as text, CSV, Markdown and HTML; notebooks; no pyplot state."""
 
+# ruff: noqa: E402 (the imports after importorskip need the extra)
 from __future__ import annotations
 
 import csv
@@ -7,8 +8,9 @@ import gc
 import io
 from pathlib import Path
 
-import matplotlib
 import pytest
+
+matplotlib = pytest.importorskip("matplotlib")  # the plot extra
 
 matplotlib.use("Agg")
 

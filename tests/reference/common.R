@@ -60,6 +60,14 @@ write_json_file <- function(x, path) {
   invisible(back)
 }
 
+## Write `out` to `path` and check that every number of out$cases reads back identical.
+write_cases <- function(out, path) {
+  back <- write_json_file(out, path)
+  a <- flatten_num(out$cases); b <- flatten_num(back$cases)
+  stopifnot(length(a) == length(b), identical(unname(is.na(a)), unname(is.na(b))), all(a[!is.na(a)] == b[!is.na(b)]))
+  cat(sprintf("wrote %s: %d cases (round trip exact)\n", path, length(out$cases)))
+}
+
 ## Flatten numeric leaves of a nested list into a named numeric vector
 ## (NULL/NA kept as NA), used for round-trip and cross-engine comparison.
 flatten_num <- function(x, prefix = "") {

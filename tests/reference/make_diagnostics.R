@@ -251,8 +251,4 @@ out <- list(generated_by = "tests/reference/make_diagnostics.R", versions = vers
               "(spec: heterogeneity not applicable) and metafor's own numbers are under metafor_k1"),
             notes = arr(unique(NOTES)), cases = cases)
 path <- file.path(OUT_DIR, "diagnostics_cases.json")
-write_json_file(out, path)
-back <- jsonlite::fromJSON(path, simplifyVector = FALSE)
-a <- flatten_num(out$cases); b <- flatten_num(back$cases)
-stopifnot(length(a) == length(b), identical(unname(is.na(a)), unname(is.na(b))), all(a[!is.na(a)] == b[!is.na(b)]))
-cat(sprintf("wrote %s: %d cases (round trip exact)\n", path, length(cases)))
+write_cases(out, path)

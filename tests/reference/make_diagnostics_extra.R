@@ -330,8 +330,4 @@ out <- list(generated_by = "tests/reference/make_diagnostics_extra.R", versions 
               "(rma with its method, test and level) on observed + filled studies"),
             notes = arr(unique(NOTES)), cases = cases)
 path <- file.path(OUT_DIR, "diagnostics_extra.json")
-write_json_file(out, path)
-back <- jsonlite::fromJSON(path, simplifyVector = FALSE)
-a <- flatten_num(out$cases); b <- flatten_num(back$cases)
-stopifnot(length(a) == length(b), identical(unname(is.na(a)), unname(is.na(b))), all(a[!is.na(a)] == b[!is.na(b)]))
-cat(sprintf("wrote %s: %d cases (round trip exact)\n", path, length(cases)))
+write_cases(out, path)

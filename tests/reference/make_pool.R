@@ -224,8 +224,4 @@ out <- list(generated_by = "tests/reference/make_pool.R", versions = versions(),
               "tau2/i2/h2 CIs from confint(res) (Q-profile, random effects only; a bound of 0 means the Q-profile bound was truncated at 0)"),
             cases = cases)
 path <- file.path(OUT_DIR, "pool_cases.json")
-write_json_file(out, path)
-back <- jsonlite::fromJSON(path, simplifyVector = FALSE)
-a <- flatten_num(out$cases); b <- flatten_num(back$cases)
-stopifnot(length(a) == length(b), identical(unname(is.na(a)), unname(is.na(b))), all(a[!is.na(a)] == b[!is.na(b)]))
-cat(sprintf("wrote %s: %d cases (round trip exact)\n", path, length(cases)))
+write_cases(out, path)
