@@ -183,6 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141  # as a shell reports a command ended by SIGPIPE
     except KeyboardInterrupt:
         return 130
+    except ImportError as exc:  # an optional extra is missing: its message says how to install it
+        _error(str(exc))
+        return 2
     except Exception as exc:  # a bug: still one line, not a traceback
         _error(f"unexpected {type(exc).__name__}: {exc} (a bug in metapool: please report it)")
         return 2

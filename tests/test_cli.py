@@ -204,3 +204,16 @@ def test_output_into_a_closed_pipe(tmp_path: Path, command: list[str]) -> None:
         status = proc.wait()
     assert "Traceback" not in err and "BrokenPipeError" not in err and err == ""
     assert status in (0, 141)
+
+
+def test_a_missing_extra_is_one_line_with_the_install_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from metapool import examples
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the plot extra were missing
+    path = str(examples.path("aspirin.rm5"))
+    assert main([path, "--forest", str(tmp_path / "plots")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'metapool[plot]'" in err
+    assert "bug" not in err
