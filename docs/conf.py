@@ -23,7 +23,7 @@ copyright = "metapool developers"
 try:
     release = metadata.version("metapool")
 except metadata.PackageNotFoundError:  # pragma: no cover - building from a bare checkout
-    release = "0.1.0"
+    release = "0.2.0"
 version = release
 
 extensions = [
