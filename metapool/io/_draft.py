@@ -145,6 +145,38 @@ class Draft:
             self.fail(f"no column {', '.join(map(repr, missing))} for its {self.kind} data")
         return wanted
 
+    def add_study_row(
+        self,
+        study: str,
+        subgroup: int | None,
+        table: Table,
+        names: Mapping[str, str],
+        cell: Callable[[str], str | None],
+        result: Callable[[str, str], float],
+        results: Sequence[str],
+        *,
+        order: float = NAN,
+        footnote: str = "",
+    ) -> None:
+        """Append a study row of a table export.
+
+        ``names`` maps data fields to headers (see :meth:`columns`), ``cell`` gives the
+        text under a header (None when absent), ``result(where, key)`` a stored value
+        of ``results`` (estimate, CI start, CI end, SE, weight).
+        """
+        columns = self.columns(table, names)
+        where = f"study {study!r}: "
+        self.rows.append(
+            Row(
+                study_id=study,
+                subgroup=subgroup,
+                cells={f: (c, cell(c)) for f, c in columns.items()},
+                stored=stored_study([result(where, key) for key in results]),
+                order=order,
+                footnote=footnote,
+            )
+        )
+
     def value(self, where: str, name: str, text: str | None) -> float:
         """A stored result, or NaN after marking the outcome broken."""
         try:

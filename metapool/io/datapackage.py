@@ -29,7 +29,7 @@ from metapool.io._cells import (
     normalise,
     yes_no,
 )
-from metapool.io._draft import Draft, Row, duplicate_numbers, stored_pooled, stored_study
+from metapool.io._draft import Draft, duplicate_numbers, stored_pooled
 from metapool.io._source import Archive, file_name
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
 from metapool.io.risk_of_bias import from_table
@@ -310,18 +310,15 @@ class _Reader:
                 subtotal = subtotals.get((draft.comparison, draft.number, name))
                 draft.add_subgroup(name, None if subtotal is None else _pooled(draft, subtotal))
             subgroup = draft.subgroup_names.index(name)
-        columns = draft.columns(self.rows, _COLUMNS)
-        where = f"study {study!r}: "
-        draft.rows.append(
-            Row(
-                study_id=study,
-                subgroup=subgroup,
-                cells={f: (c, cells.get(normalise(c))) for f, c in columns.items()},
-                stored=stored_study(
-                    [draft.value(where, c, cells.get(normalise(c))) for c in _STUDY]
-                ),
-                footnote=cells.get("footnotes", "").strip(),
-            )
+        draft.add_study_row(
+            study,
+            subgroup,
+            self.rows,
+            _COLUMNS,
+            cell=lambda c: cells.get(normalise(c)),
+            result=lambda where, c: draft.value(where, c, cells.get(normalise(c))),
+            results=_STUDY,
+            footnote=cells.get("footnotes", "").strip(),
         )
         self.years.setdefault(study, cells.get("studyyear", "").strip() or None)
 

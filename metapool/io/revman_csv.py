@@ -27,7 +27,7 @@ from metapool.io._cells import (
     number,
     yes_no,
 )
-from metapool.io._draft import Draft, Row, stored_pooled, stored_study
+from metapool.io._draft import Draft, stored_pooled
 from metapool.io._source import file_name, read_file
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
 
@@ -304,17 +304,16 @@ class _Reader:
         name = cells.get("name", "").strip()
         year = cells.get("yearofstudy", "").strip() or None
         self.studies.setdefault(name, StudyInfo(name, name, year))
-        columns = draft.columns(self.table, _COLUMNS)
-        where = f"study {name!r}: "
-        draft.rows.append(
-            Row(
-                study_id=name,
-                subgroup=subgroup,
-                cells={f: (c, self._text(cells, normalise(c)) or None) for f, c in columns.items()},
-                stored=stored_study([self._stored(draft, where, cells, c) for c in _STUDY]),
-                order=_order(self._text(cells, "userdefinedorder")),
-                footnote=cells.get("footnotes", "").strip(),
-            )
+        draft.add_study_row(
+            name,
+            subgroup,
+            self.table,
+            _COLUMNS,
+            cell=lambda c: self._text(cells, normalise(c)) or None,
+            result=lambda where, key: self._stored(draft, where, cells, key),
+            results=_STUDY,
+            order=_order(self._text(cells, "userdefinedorder")),
+            footnote=cells.get("footnotes", "").strip(),
         )
 
 

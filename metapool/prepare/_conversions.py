@@ -417,7 +417,11 @@ def _design_effect(fn: str, a: dict[str, FloatArray]) -> FloatArray:
     return design
 
 
-_CLUSTER_NOTE = "{what} divided by the design effect {d:.4g} (cluster size {m:.7g}, ICC {icc:g})"
+def _cluster_note(what: str, design: FloatArray, a: dict[str, FloatArray]) -> _Note:
+    return _Note(
+        "{what} divided by the design effect {d:.4g} (cluster size {m:.7g}, ICC {icc:g})",
+        {"what": what, "d": design, "m": a["cluster_size"], "icc": a["icc"]},
+    )
 
 
 def effective_sample_size(n: Any, cluster_size: Any, icc: Any, *, events: Any = None) -> Effective:
@@ -448,10 +452,7 @@ def effective_sample_size(n: Any, cluster_size: Any, icc: Any, *, events: Any = 
         _ordered(fn, "events", "n", a, strict=False)
         ev = _out(a["events"] / design)
         what = "n and events"
-    note = _Note(
-        _CLUSTER_NOTE, {"what": what, "d": design, "m": a["cluster_size"], "icc": a["icc"]}
-    )
-    return Effective(_out(a["n"] / design), ev, _out(design), note=note)
+    return Effective(_out(a["n"] / design), ev, _out(design), note=_cluster_note(what, design, a))
 
 
 def effective_events(events: Any, cluster_size: Any, icc: Any) -> EffectiveEvents:
@@ -469,7 +470,5 @@ def effective_events(events: Any, cluster_size: Any, icc: Any) -> EffectiveEvent
     a = _arrays(fn, events=events, cluster_size=cluster_size, icc=icc)
     _positive(fn, "events", a["events"], zero=True)
     design = _design_effect(fn, a)
-    note = _Note(
-        _CLUSTER_NOTE, {"what": "events", "d": design, "m": a["cluster_size"], "icc": a["icc"]}
-    )
+    note = _cluster_note("events", design, a)
     return EffectiveEvents(_out(a["events"] / design), _out(design), note=note)
