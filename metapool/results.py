@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from metapool.diagnostics.sensitivity import Influence, Reanalysis
     from metapool.diagnostics.trimfill import TrimFill
     from metapool.io.risk_of_bias import RiskOfBias
-    from metapool.metareg import MetaRegression
+    from metapool.regression import MetaRegression
     from metapool.sof import AbsoluteEffects, SmdInterpretation
 
 __all__ = [
@@ -285,7 +285,7 @@ class MetaAnalysis(Subgroup):
         (dummy-coded against the first level in sorted order, named
         ``"name=level"``). Options are :func:`metapool.metareg`'s.
         """
-        from metapool.metareg import metareg_analysis
+        from metapool.regression import metareg_analysis
 
         return metareg_analysis(
             self,
