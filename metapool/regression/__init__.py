@@ -8,7 +8,7 @@ defines them; permutation tests run as one batch of permuted meta-regressions.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 import numpy as np
@@ -25,9 +25,23 @@ from metapool.regression._result import MetaRegression
 from metapool.vocabulary import Model
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Unpack
+
     from metapool.results import MetaAnalysis
 
-__all__ = ["MetaRegression", "design_matrix", "metareg", "metareg_analysis"]
+__all__ = ["MetaRegression", "MetaregOptions", "design_matrix", "metareg", "metareg_analysis"]
+
+
+class MetaregOptions(TypedDict, total=False):
+    """The options of :func:`metareg` after the data, for :meth:`MetaAnalysis.metareg`."""
+
+    model: str
+    tau2: str | None
+    hksj: bool | str
+    ci_level: float
+    intercept: bool
+    permutations: int | str | None
+    seed: int | np.random.Generator | None
 
 
 def metareg(
@@ -144,7 +158,9 @@ def metareg(
     )
 
 
-def metareg_analysis(res: MetaAnalysis, moderators: Any, **options: Any) -> MetaRegression:
+def metareg_analysis(
+    res: MetaAnalysis, moderators: Any, **options: Unpack[MetaregOptions]
+) -> MetaRegression:
     """:meth:`MetaAnalysis.metareg`: the analysis' effect sizes on ``moderators``.
 
     ``moderators`` maps names to one value per study, in the order of the
