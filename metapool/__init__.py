@@ -20,8 +20,8 @@ from metapool.io import (
     read_rm5,
 )
 from metapool.io.risk_of_bias import RiskOfBias
-from metapool.metareg import MetaRegression, metareg
 from metapool.records import Continuous, Dichotomous, Generic, OMinusE
+from metapool.regression import MetaRegression, metareg
 from metapool.results import MetaAnalysis
 from metapool.vocabulary import TAU2_METHODS
 

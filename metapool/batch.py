@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import attrs
 import numpy as np
@@ -26,7 +26,19 @@ from metapool.pooling.segments import Segments, factorize
 from metapool.records import FIELDS
 from metapool.vocabulary import DataType, Settings, flag, resolve
 
-__all__ = ["PoolResult", "pool", "pool_settings", "pool_tables"]
+__all__ = ["PoolOptions", "PoolResult", "pool", "pool_settings", "pool_tables"]
+
+
+class PoolOptions(TypedDict, total=False):
+    """The options of :func:`pool` after the data, for :func:`metapool.dask.pool`."""
+
+    model: ModelName
+    tau2: Tau2Method | None
+    ci_level: float
+    hksj: Hksj
+    prediction: bool
+    tau2_ci: bool
+    i2: I2
 
 
 def pool(
@@ -270,12 +282,12 @@ class _Padded:
 
 
 def pool_settings(
-    model: str,
-    tau2: str | None,
-    ci_level: float,
-    hksj: bool | str,
-    prediction: bool,
-    i2: str,
+    model: str = "random",
+    tau2: str | None = None,
+    ci_level: float = 0.95,
+    hksj: bool | str = False,
+    prediction: bool = False,
+    i2: str = "Q",
     data_type: DataType = DataType.GENERIC,
     **labels: Any,
 ) -> Settings:

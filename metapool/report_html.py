@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 
@@ -27,6 +27,7 @@ from metapool.vocabulary import Model
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
+    from typing_extensions import Unpack
 
     from metapool.io.compare import OutcomeCheck
     from metapool.io.review import Outcome, Review
@@ -34,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from metapool.results import MetaAnalysis
     from metapool.vocabulary import Settings
 
-__all__ = ["html_report", "outcome_forest", "write_report"]
+__all__ = ["ReportOptions", "html_report", "outcome_forest", "write_report"]
 
 _CSS = """
 body { font-family: Arial, "Liberation Sans", Helvetica, sans-serif; font-size: 14px;
@@ -341,6 +342,17 @@ def _contents(items: list[_Item], biases: list[_Bias]) -> str:
     return "\n".join(lines)
 
 
+class ReportOptions(TypedDict, total=False):
+    """The keyword options of :func:`html_report` and :func:`write_report`."""
+
+    title: str | None
+    figures: bool
+    check: bool
+    risk_of_bias: RiskOfBias | None
+    control_risk: Any
+    overrides: Mapping[str, Any] | None
+
+
 def html_report(
     source: Any,
     *,
@@ -395,15 +407,7 @@ def html_report(
 
 
 def write_report(
-    source: Any,
-    path: str | os.PathLike[str],
-    *,
-    title: str | None = None,
-    figures: bool = True,
-    check: bool = True,
-    risk_of_bias: RiskOfBias | None = None,
-    control_risk: Any = None,
-    overrides: Mapping[str, Any] | None = None,
+    source: Any, path: str | os.PathLike[str], **options: Unpack[ReportOptions]
 ) -> Path:
     """Write one self-contained HTML page with every analysis of ``source``.
 
@@ -446,15 +450,7 @@ def write_report(
     >>> "Analysis 1" in out.read_text(encoding="utf-8")
     True
     """
-    text = html_report(
-        source,
-        title=title,
-        figures=figures,
-        check=check,
-        risk_of_bias=risk_of_bias,
-        control_risk=control_risk,
-        overrides=overrides,
-    )
+    text = html_report(source, **options)
     out = Path(path)
     try:
         out.write_text(text, encoding="utf-8")

@@ -29,13 +29,15 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from typing_extensions import Unpack
 
     from metapool.diagnostics.bias import RankTest, RegressionTest
     from metapool.diagnostics.gosh import Gosh
     from metapool.diagnostics.sensitivity import Influence, Reanalysis
     from metapool.diagnostics.trimfill import TrimFill
-    from metapool.io.risk_of_bias import RiskOfBias
-    from metapool.metareg import MetaRegression
+    from metapool.plots.forest import ForestOptions
+    from metapool.regression import MetaregOptions, MetaRegression
+    from metapool.report_html import ReportOptions
     from metapool.sof import AbsoluteEffects, SmdInterpretation
 
 __all__ = [
@@ -267,16 +269,7 @@ class MetaAnalysis(Subgroup):
         return trimfill(self, estimator=estimator, side=side)
 
     def metareg(
-        self,
-        moderators: Mapping[str, Any],
-        model: str = "random",
-        tau2: str | None = None,
-        hksj: bool | str = False,
-        ci_level: float = 0.95,
-        *,
-        intercept: bool = True,
-        permutations: int | str | None = None,
-        seed: int | np.random.Generator | None = None,
+        self, moderators: Mapping[str, Any], **options: Unpack[MetaregOptions]
     ) -> MetaRegression:
         """Meta-regression of the studies' effects on ``moderators`` (metafor's ``rma(mods=)``).
 
@@ -285,19 +278,9 @@ class MetaAnalysis(Subgroup):
         (dummy-coded against the first level in sorted order, named
         ``"name=level"``). Options are :func:`metapool.metareg`'s.
         """
-        from metapool.metareg import metareg_analysis
+        from metapool.regression import metareg_analysis
 
-        return metareg_analysis(
-            self,
-            moderators,
-            model=model,
-            tau2=tau2,
-            hksj=hksj,
-            ci_level=ci_level,
-            intercept=intercept,
-            permutations=permutations,
-            seed=seed,
-        )
+        return metareg_analysis(self, moderators, **options)
 
     def gosh(self, max_subsets: int = 10**6, seed: Any = None) -> Gosh:
         """GOSH: the analysis refitted on every subset of its studies, as one batch."""
@@ -305,36 +288,12 @@ class MetaAnalysis(Subgroup):
 
         return gosh(self, max_subsets=max_subsets, seed=seed)
 
-    def forest(
-        self,
-        *,
-        left_label: str = "Favours experimental",
-        right_label: str = "Favours control",
-        xlim: tuple[float, float] | None = None,
-        title: str | None = None,
-        sort: str | Ordered[Any] | None = None,
-        figsize: tuple[float, float] | None = None,
-        group_labels: tuple[str, str] = ("Experimental", "Control"),
-        scale: float | None = None,
-        ci_style: str = "revman5",
-        risk_of_bias: RiskOfBias | None = None,
-    ) -> Figure:
-        """RevMan-style forest plot (:func:`metapool.plots.forest`); needs ``metapool[plot]``."""
+    def forest(self, **options: Unpack[ForestOptions]) -> Figure:
+        """RevMan-style forest plot: :func:`metapool.plots.forest` with these keyword options;
+        needs ``metapool[plot]``."""
         from metapool.plots.forest import forest
 
-        return forest(
-            self,
-            left_label=left_label,
-            right_label=right_label,
-            xlim=xlim,
-            title=title,
-            sort=sort,
-            figsize=figsize,
-            group_labels=group_labels,
-            scale=scale,
-            ci_style=ci_style,
-            risk_of_bias=risk_of_bias,
-        )
+        return forest(self, **options)
 
     def funnel(self, *, trimfill: TrimFill | None = None, ax: Axes | None = None) -> Figure:
         """Funnel plot (:func:`metapool.plots.funnel`); needs ``metapool[plot]``."""
@@ -384,30 +343,11 @@ class MetaAnalysis(Subgroup):
 
         write_table(path, *analysis_table(self), fmt)
 
-    def report(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        title: str | None = None,
-        figures: bool = True,
-        check: bool = True,
-        risk_of_bias: RiskOfBias | None = None,
-        control_risk: Any = None,
-        overrides: Mapping[str, Any] | None = None,
-    ) -> Path:
+    def report(self, path: str | os.PathLike[str], **options: Unpack[ReportOptions]) -> Path:
         """Write this analysis as an HTML page; see :func:`metapool.report_html.write_report`."""
         from metapool.report_html import write_report
 
-        return write_report(
-            self,
-            path,
-            title=title,
-            figures=figures,
-            check=check,
-            risk_of_bias=risk_of_bias,
-            control_risk=control_risk,
-            overrides=overrides,
-        )
+        return write_report(self, path, **options)
 
     def _repr_html_(self) -> str:
         """The RevMan table in Jupyter."""

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import metapool
-from metapool.metareg import design_matrix
+from metapool.regression import design_matrix
 
 METHODS = ["DL", "REML", "ML", "PM", "EB", "HE", "SJ", "HS"]
 FIELDS = ("coef", "se", "z", "p_value", "ci_lower", "ci_upper", "tau2", "qe", "qm", "qm_p", "i2")
@@ -216,8 +216,7 @@ def test_permutations_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     y, v = [0.1, 0.3, 0.2, 0.5, 0.4, 0.7], [0.01, 0.02, 0.02, 0.03, 0.01, 0.02]
     mods = {"d": [1.0, 2, 3, 4, 5, 6]}
     whole = metapool.metareg(y, v, mods, tau2="REML", permutations="exact")
-    # the module, not the function of the same name that the package exports
-    module = importlib.import_module("metapool.metareg")
+    module = importlib.import_module("metapool.regression._permutation")
     monkeypatch.setattr(module, "PERM_BLOCK", 25)  # 4 permutations a block
     blocks = metapool.metareg(y, v, mods, tau2="REML", permutations="exact")
     assert whole.permutations == blocks.permutations == 720

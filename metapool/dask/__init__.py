@@ -35,7 +35,7 @@ groups from :func:`metapool.pool`, summed groups from the sums of
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,8 +48,8 @@ except ImportError as exc:  # pragma: no cover - tested in a subprocess without 
         "(in a clone of metapool: pip install '.[dask]')"
     ) from exc
 
-from metapool._typing import I2, BoolArray, Hksj, Model, Tau2Method
-from metapool.batch import pool_settings
+from metapool._typing import BoolArray
+from metapool.batch import PoolOptions, pool_settings
 from metapool.dask._layout import _Layout, _local, _piece, _plain
 from metapool.dask._plan import DaskFrame, Frame, Options, Plan, Studies, result_frame
 from metapool.dask._sums import pool_by_sums
@@ -57,6 +57,9 @@ from metapool.effects import effect_sizes as effect_sizes_in_memory
 from metapool.errors import InputError
 from metapool.vocabulary import Model as ModelEnum
 from metapool.vocabulary import flag
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Unpack
 
 __all__ = ["effect_sizes", "pool"]
 
@@ -70,14 +73,8 @@ def pool(
     yi: str = "yi",
     vi: str = "vi",
     groups: str = "group",
-    model: Model = "random",
-    tau2: Tau2Method | None = None,
-    ci_level: float = 0.95,
-    hksj: Hksj = False,
-    prediction: bool = False,
-    tau2_ci: bool = False,
-    i2: I2 = "Q",
     estimable: str | None = None,
+    **options: Unpack[PoolOptions],
 ) -> DaskFrame:
     """Pool every group of a Dask DataFrame of studies, as :func:`metapool.pool` does.
 
@@ -135,9 +132,13 @@ def pool(
     a        0.1769  3.0
     b         0.14  2.0
     """
-    settings = pool_settings(model, tau2, ci_level, hksj, prediction, i2)
+    unknown = sorted(set(options) - PoolOptions.__optional_keys__)
+    if unknown:  # as Python does for a parameter that is not in the signature
+        raise TypeError(f"pool() got unexpected keyword arguments: {', '.join(unknown)}")
+    tau2_ci = options.pop("tau2_ci", False)
+    settings = pool_settings(**options)
     plan = _plan(frame, yi=yi, vi=vi, groups=groups, estimable=estimable)
-    options = Options(
+    fit = Options(
         random=settings.model is ModelEnum.RANDOM,
         tau2=settings.tau2,
         ci_level=settings.ci_level,
@@ -148,12 +149,12 @@ def pool(
     )
     studies = frame[list(plan.columns)]  # lets Dask read only these columns
     layout = _Layout.scan(studies, groups)
-    meta = result_frame(options.pool(*plan.empty()), plan, options)
+    meta = result_frame(fit.pool(*plan.empty()), plan, fit)
     if layout.all_local:
-        return studies.map_partitions(_pool_local, None, None, plan, options, meta=meta)
+        return studies.map_partitions(_pool_local, None, None, plan, fit, meta=meta)
     parts = [studies.partitions[j] for j in range(layout.n)]
     local = [
-        part.map_partitions(_pool_local, *layout.bounds(j), plan, options, meta=meta)
+        part.map_partitions(_pool_local, *layout.bounds(j), plan, fit, meta=meta)
         for j, part in enumerate(parts)
     ]
     rows = dd.concat(  # type: ignore[no-untyped-call]
@@ -162,10 +163,10 @@ def pool(
             for j, part in enumerate(parts)
         ]
     )
-    if options.by_sums:
-        shared = pool_by_sums(rows, plan, options, meta)
+    if fit.by_sums:
+        shared = pool_by_sums(rows, plan, fit, meta)
     else:
-        shared = _pool_by_shuffle(rows, plan, options, meta)
+        shared = _pool_by_shuffle(rows, plan, fit, meta)
     # shared groups sit between the local groups of consecutive partitions
     pieces = [
         shared.map_partitions(_piece, *layout.piece(j), meta=meta) for j in range(len(parts) + 1)

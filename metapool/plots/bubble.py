@@ -20,7 +20,7 @@ from metapool.plots._style import figure, require_matplotlib
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    from metapool.metareg import MetaRegression
+    from metapool.regression import MetaRegression
 
 __all__ = ["BubbleLine", "bubble", "bubble_line"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from metapool.io.risk_of_bias import RiskOfBias
     from metapool.results import MetaAnalysis
 
-__all__ = ["forest"]
+__all__ = ["ForestOptions", "forest"]
 
 _DIAMOND = 0.4  # half height of a diamond, in rows
 # Square areas are proportional to weight, the heaviest study's side _SQUARE rows
@@ -48,6 +48,21 @@ _SQUARE = 0.8
 _FULL = 50.0
 _MIN_SQUARE = 0.18  # smallest side, in rows, so that every square stays visible
 _UNWEIGHTED = 0.35  # side of every square when no weights are shown (totals "none")
+
+
+class ForestOptions(TypedDict, total=False):
+    """The keyword options of :func:`forest`, for :meth:`MetaAnalysis.forest` to pass on."""
+
+    left_label: str
+    right_label: str
+    xlim: tuple[float, float] | None
+    title: str | None
+    sort: str | Sequence[Any] | None
+    figsize: tuple[float, float] | None
+    group_labels: tuple[str, str]
+    scale: float | None
+    ci_style: str
+    risk_of_bias: RiskOfBias | None
 
 
 def forest(
