@@ -30,8 +30,13 @@ from typing import Any
 import attrs
 
 import metapool
-from metapool.records import Continuous, Dichotomous
+from metapool.io import datapackage, revman_csv
+from metapool.records import FIELDS, Continuous, Dichotomous
 from metapool.results import MetaAnalysis, Subgroup
+from metapool.vocabulary import DataType
+
+# the readers' own column names, for the arm data the examples hold
+_ARM_FIELDS = FIELDS[DataType.DICHOTOMOUS] + FIELDS[DataType.CONTINUOUS]
 
 DATA = Path(__file__).resolve().parent.parent / "metapool" / "data"
 
@@ -304,16 +309,7 @@ _CSV_HEADER = (
     "I²(Qint)", "df", "Group Label 1", "Group Label 2", "Left Graph Label",
     "Right Graph Label", "Year of study", "User defined order",
 )  # fmt: skip
-_CSV_DATA = {
-    "events_exp": "Events 1",
-    "total_exp": "Total 1",
-    "events_ctrl": "Events 2",
-    "total_ctrl": "Total 2",
-    "mean_exp": "Mean 1",
-    "sd_exp": "SD 1",
-    "mean_ctrl": "Mean 2",
-    "sd_ctrl": "SD 2",
-}
+_CSV_DATA = {f: c for f, c in revman_csv._COLUMNS.items() if f in _ARM_FIELDS}
 _CSV_NUMBER = rounded(8)  # RevMan 5's exports keep 8 decimals
 
 
@@ -427,16 +423,7 @@ _SUBGROUP_HEADER = (
     "Heterogeneity I²", "Effect Z", "Effect P", "ID",
 )  # fmt: skip
 _STUDY_HEADER = ("Study", "Year", "Data source")
-_WEB_DATA = {
-    "events_exp": "Experimental cases",
-    "total_exp": "Experimental N",
-    "events_ctrl": "Control cases",
-    "total_ctrl": "Control N",
-    "mean_exp": "Experimental mean",
-    "sd_exp": "Experimental SD",
-    "mean_ctrl": "Control mean",
-    "sd_ctrl": "Control SD",
-}
+_WEB_DATA = {f: c for f, c in datapackage._COLUMNS.items() if f in _ARM_FIELDS}
 _WEB_NUMBER = rounded(6)  # RevMan Web keeps 6 decimals
 _WEB_MEASURES = {"OR": "Odds Ratio", "RR": "Risk Ratio", "SMD": "Standardized Mean Difference"}
 
