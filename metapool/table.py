@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from metapool.errors import InputError
-from metapool.records import Continuous, Dichotomous, Generic, OMinusE
+from metapool.records import DATA_TYPE, FIELDS, Generic
 from metapool.vocabulary import DataType, Model
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -175,18 +175,12 @@ def count_text(x: float) -> str:
 
 
 def data_cells(s: StudyResult) -> list[str]:
-    """The data columns of a study row, as RevMan shows them."""
+    """The data columns of a study row, as RevMan shows them (the record's fields in
+    the registry's order)."""
     d = s.data
-    if isinstance(d, Dichotomous):
-        vals = [d.events_exp, d.total_exp, d.events_ctrl, d.total_ctrl]
-        return ["" if v is None else f"{v:g}" for v in vals]
-    if isinstance(d, Continuous):
-        vals = [d.mean_exp, d.sd_exp, d.total_exp, d.mean_ctrl, d.sd_ctrl, d.total_ctrl]
-        return ["" if v is None else f"{v:g}" for v in vals]
-    if isinstance(d, OMinusE):
-        return ["" if v is None else f"{v:g}" for v in (d.o_minus_e, d.variance)]
-    assert isinstance(d, Generic)
-    return ["" if v is None else f"{v:.4f}" for v in (d.estimate, d.se)]
+    form = "{:.4f}" if isinstance(d, Generic) else "{:g}"
+    fields = FIELDS[DATA_TYPE[type(d)]]
+    return ["" if (v := getattr(d, f)) is None else form.format(v) for f in fields]
 
 
 # letters with a superscript form in Unicode and in the plots' fonts (not i, q)
