@@ -8,6 +8,7 @@ result records (:mod:`metapool.results`); files, plots and diagnostics at the ed
 from __future__ import annotations
 
 from metapool import examples, prepare
+from metapool._version import __version__ as __version__
 from metapool.analysis import REVMAN_WEB, analyse
 from metapool.batch import PoolResult, pool, pool_tables
 from metapool.effects import EffectSizes, effect_sizes
@@ -52,5 +53,3 @@ __all__ = [
     "read_revman_csv",
     "read_rm5",
 ]
-
-__version__ = "0.2.0"

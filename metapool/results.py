@@ -31,13 +31,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
     from typing_extensions import Unpack
 
+    from metapool._html import PageOptions
     from metapool.diagnostics.bias import RankTest, RegressionTest
     from metapool.diagnostics.gosh import Gosh
     from metapool.diagnostics.sensitivity import Influence, Reanalysis
     from metapool.diagnostics.trimfill import TrimFill
     from metapool.plots.forest import ForestOptions
     from metapool.regression import MetaregOptions, MetaRegression
-    from metapool.report_html import ReportOptions
     from metapool.sof import AbsoluteEffects, SmdInterpretation
 
 __all__ = [
@@ -343,11 +343,12 @@ class MetaAnalysis(Subgroup):
 
         write_table(path, *analysis_table(self), fmt)
 
-    def report(self, path: str | os.PathLike[str], **options: Unpack[ReportOptions]) -> Path:
-        """Write this analysis as an HTML page; see :func:`metapool.report_html.write_report`."""
-        from metapool.report_html import write_report
+    def report(self, path: str | os.PathLike[str], **options: Unpack[PageOptions]) -> Path:
+        """Write this analysis as an HTML page; see :func:`metapool.report_html.write_report`
+        for the options (``title``, ``figures``, ``risk_of_bias``, ``control_risk``)."""
+        from metapool._html import analysis_items, page, write
 
-        return write_report(self, path, **options)
+        return write(page("metapool analyses", analysis_items(self), [], **options), path)
 
     def _repr_html_(self) -> str:
         """The RevMan table in Jupyter."""

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from metapool._extras import pandas
 from metapool.errors import InputError
 from metapool.io.tables import Row, render
 from metapool.vocabulary import DataType
@@ -238,9 +239,7 @@ class AbsoluteEffects:
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per control risk: risks and differences (0-1) and the NNT text."""
-        from metapool.io.dataframe import _pandas
-
-        frame: pd.DataFrame = _pandas().DataFrame([attrs.asdict(r) for r in self.rows])
+        frame: pd.DataFrame = pandas().DataFrame([attrs.asdict(r) for r in self.rows])
         return frame
 
 

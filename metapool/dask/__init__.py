@@ -39,14 +39,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-try:
+from metapool._extras import extra
+
+with extra("dask", "metapool.dask needs Dask and pandas"):
     import dask.dataframe as dd
     import pandas as pd
-except ImportError as exc:  # pragma: no cover - tested in a subprocess without Dask
-    raise ImportError(
-        "metapool.dask needs Dask and pandas: pip install 'metapool[dask]' "
-        "(in a clone of metapool: pip install '.[dask]')"
-    ) from exc
 
 from metapool._typing import BoolArray
 from metapool.batch import PoolOptions, pool_settings

@@ -36,8 +36,8 @@ from metapool.effects import peto_o_minus_e
 from metapool.errors import InputError
 from metapool.pooling.engine import pool_segments
 from metapool.pooling.segments import Segments
-from metapool.report import format_p
 from metapool.results import Interval
+from metapool.table import format_p
 from metapool.vocabulary import DataType
 
 if TYPE_CHECKING:  # pragma: no cover

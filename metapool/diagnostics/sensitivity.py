@@ -27,7 +27,7 @@ from metapool.diagnostics._refit import (
 from metapool.errors import InputError
 from metapool.pooling.engine import PoolResult, pool_segments
 from metapool.pooling.segments import Segments
-from metapool.report import format_p
+from metapool.table import format_p
 from metapool.vocabulary import Model
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -27,8 +27,8 @@ from metapool.pooling.design import Studies
 from metapool.pooling.engine import pool_with
 from metapool.pooling.segments import Segments
 from metapool.pooling.tau2 import Within, estimate_tau2
-from metapool.report import effect_text, heterogeneity_line, overall_effect_line
 from metapool.results import Heterogeneity, Total, pooled_groups
+from metapool.table import effect_text, heterogeneity_line, overall_effect_line
 from metapool.vocabulary import Model
 
 if TYPE_CHECKING:  # pragma: no cover

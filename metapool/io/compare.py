@@ -13,7 +13,7 @@ import attrs
 
 from metapool.errors import InputError
 from metapool.io.review import Outcome, RevManResults, StoredPooled
-from metapool.report import shown
+from metapool.table import shown
 
 if TYPE_CHECKING:  # pragma: no cover
     from metapool.results import Heterogeneity, MetaAnalysis, Total

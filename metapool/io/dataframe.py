@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from metapool import prepare
+from metapool._extras import pandas
 from metapool._typing import BoolArray, FloatArray
 from metapool.errors import InputError
 from metapool.io._cells import data_type, number, record
 from metapool.records import FIELDS, Study
-from metapool.report import effect_text, shown
+from metapool.table import effect_text, shown
 from metapool.vocabulary import DataType, Model
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,17 +59,6 @@ RESULT_COLUMNS = (
 SETTINGS_COLUMNS = (
     "measure", "method", "model", "tau2_method", "ci_level", "study_ci_level", "hksj",
 )  # fmt: skip
-
-
-def _pandas() -> Any:
-    try:
-        import pandas
-    except ImportError as exc:
-        raise ImportError(
-            "DataFrames need pandas: pip install 'metapool[pandas]' "
-            "(in a clone of metapool: pip install '.[pandas]')"
-        ) from exc
-    return pandas
 
 
 def _kind(kind: str | DataType) -> DataType:
@@ -166,7 +156,7 @@ def from_dataframe(
     >>> rec.footnote
     'control: mean (Luo 2018) and SD (Wan 2014) from median and quartiles, n = 40'
     """
-    pd_ = _pandas()
+    pd_ = pandas()
     dtype = _kind(kind)
     fields = FIELDS[dtype]
     allowed = fields + (CONVERSION_FIELDS if dtype is DataType.CONTINUOUS else ())
@@ -452,7 +442,7 @@ def result_to_dataframe(res: MetaAnalysis) -> pd.DataFrame:
     '0.90 [0.84, 0.96]'
     """
     # the columns are named also when no row is shown (no studies, no totals)
-    result: pd.DataFrame = _pandas().DataFrame(result_rows(res), columns=list(_columns(res)))
+    result: pd.DataFrame = pandas().DataFrame(result_rows(res), columns=list(_columns(res)))
     return result
 
 
@@ -462,36 +452,5 @@ def _columns(res: MetaAnalysis) -> tuple[str, ...]:
 
 
 def pool_result_to_dataframe(res: PoolResult) -> pd.DataFrame:
-    """:class:`~metapool.PoolResult` as a DataFrame, one row per analysis.
-
-    What ``PoolResult.to_dataframe()`` returns.
-
-    Columns: ``group`` (the label), ``k``, ``estimate``, ``se``, ``ci_lower``,
-    ``ci_upper``, ``z``, ``p_value``, ``q``, ``df``, ``p_q``, ``i2``, ``h2``,
-    ``i2_tau2``, ``h2_tau2``, ``tau2``, ``converged``, and the intervals that
-    were asked for (``pi_lower``, ``pi_upper``, ``tau2_ci_lower``, ...). Values
-    are on the analysis scale (log for ratios), as in the record.
-
-    Examples
-    --------
-    >>> import metapool
-    >>> res = metapool.pool([0.1, 0.3, 0.2, -0.1, 0.4], [0.01, 0.02, 0.015, 0.02, 0.03],
-    ...                     groups=["a", "a", "a", "b", "b"])
-    >>> res.to_dataframe()[["group", "k", "estimate"]].round(4)
-      group    k  estimate
-    0     a  3.0    0.1769
-    1     b  2.0    0.1400
-    """
-    columns = [
-        "k", "estimate", "se", "ci_lower", "ci_upper", "z", "p_value", "q", "df", "p_q",
-        "i2", "h2", "i2_tau2", "h2_tau2", "tau2", "converged",
-    ]  # fmt: skip
-    optional = [
-        "pi_lower", "pi_upper", "tau2_ci_lower", "tau2_ci_upper",
-        "i2_ci_lower", "i2_ci_upper", "h2_ci_lower", "h2_ci_upper",
-    ]  # fmt: skip
-    data: dict[str, Any] = {"group": res.groups}
-    data.update({c: getattr(res, c) for c in columns})
-    data.update({c: v for c in optional if (v := getattr(res, c)) is not None})
-    frame: pd.DataFrame = _pandas().DataFrame(data)
-    return frame
+    """:class:`~metapool.PoolResult` as a DataFrame: ``res.to_dataframe()``."""
+    return res.to_dataframe()

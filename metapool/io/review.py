@@ -24,8 +24,13 @@ from metapool.records import Study
 from metapool.vocabulary import DataType
 
 if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+    from typing_extensions import Unpack
+
     from metapool.io.compare import ReviewCheck
     from metapool.io.risk_of_bias import RiskOfBias
+    from metapool.plots.forest import ForestOptions
+    from metapool.report_html import ReportOptions
     from metapool.results import MetaAnalysis
 
 __all__ = [
@@ -266,7 +271,9 @@ class Outcome:
         except InputError as exc:
             raise InputError(f"outcome {self.key} {self.name!r}: {exc}") from exc
 
-    def forest(self, **kwargs: Any) -> Any:
+    def forest(
+        self, *, analyse: Mapping[str, Any] | None = None, **kwargs: Unpack[ForestOptions]
+    ) -> Figure:
         """The review's own forest plot of the outcome (matplotlib Figure).
 
         RevMan's choices stored with the outcome are the defaults: its scale,
@@ -290,8 +297,8 @@ class Outcome:
         """
         from metapool.plots.forest import forest
 
-        res = self.analyse(**kwargs.pop("analyse", {}))
-        options: dict[str, Any] = {
+        res = self.analyse(**(analyse or {}))
+        options: ForestOptions = {
             "left_label": self.graph_labels[0],
             "right_label": self.graph_labels[1],
             "group_labels": self.group_labels,
@@ -299,7 +306,8 @@ class Outcome:
         }
         if self.scale is not None and self.scale > 0:
             options["scale"] = self.scale
-        return forest(res, **{**options, **kwargs})
+        options.update(kwargs)
+        return forest(res, **options)
 
     def _sort_keys(self) -> Any:
         """The forest plot's study order as :func:`~metapool.plots.forest` takes it."""
@@ -367,7 +375,7 @@ class Review:
         )
         raise InputError(f"{self.source}: no outcome {selector!r}; outcomes: {listed or 'none'}")
 
-    def report(self, path: str | os.PathLike[str], **options: Any) -> Path:
+    def report(self, path: str | os.PathLike[str], **options: Unpack[ReportOptions]) -> Path:
         """Write every analysis to one self-contained HTML page; see
         :func:`metapool.report_html.write_report` for the options."""
         from metapool.report_html import write_report

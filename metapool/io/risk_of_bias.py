@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from metapool._extras import pandas
 from metapool.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -207,9 +208,7 @@ class RiskOfBias:
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per judgement: ``study``, ``domain``, ``judgement``, ``support``."""
-        from metapool.io.dataframe import _pandas
-
-        frame: pd.DataFrame = _pandas().DataFrame(
+        frame: pd.DataFrame = pandas().DataFrame(
             [attrs.asdict(j) for j in self.judgements],
             columns=["study", "domain", "judgement", "support"],
         )

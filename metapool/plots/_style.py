@@ -7,8 +7,8 @@ import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from metapool._extras import extra
 from metapool.errors import MetapoolWarning
-from metapool.table import label_lines
 from metapool.vocabulary import DataType
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,7 +19,6 @@ __all__ = [
     "choose_family",
     "figure",
     "font_family",
-    "label_lines",
     "require_matplotlib",
     "text_width",
 ]
@@ -42,13 +41,8 @@ _FALLBACKS = ("Helvetica", "DejaVu Sans")
 
 def require_matplotlib() -> None:
     """Fail with the install command when the optional ``plot`` extra is missing."""
-    try:
+    with extra("plot", "metapool's plots need matplotlib"):
         import matplotlib  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(
-            "metapool's plots need matplotlib: pip install 'metapool[plot]' "
-            "(in a clone of metapool: pip install '.[plot]')"
-        ) from exc
 
 
 @functools.cache

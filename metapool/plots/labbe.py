@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from metapool.errors import InputError
-from metapool.plots._style import COLOURS, figure, label_lines, require_matplotlib
+from metapool.plots._style import COLOURS, figure, require_matplotlib
+from metapool.table import label_lines
 from metapool.vocabulary import DataType
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -11,12 +11,13 @@ import functools
 import sys
 import warnings
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 from scipy import special
 
+from metapool._extras import pandas
 from metapool._typing import I2, BoolArray, FloatArray, Hksj, IntArray, Tau2Method
 from metapool.effects import Cells
 from metapool.errors import InputError, MetapoolWarning
@@ -26,6 +27,9 @@ from metapool.pooling.segments import Segments
 from metapool.pooling.sums import hksj_variance, pooled_mean, typical_variance, weighted_squares
 from metapool.pooling.tau2 import Within, estimate_tau2, generalised_q_root
 from metapool.vocabulary import Method, Model, Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "PoolResult",
@@ -92,14 +96,38 @@ class PoolResult:
         with np.errstate(invalid="ignore"):
             return np.where(self.k >= 2, special.chdtrc(self.df, self.q), np.nan)
 
-    def to_dataframe(self) -> Any:
-        """One row per analysis; needs pandas.
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per analysis, as a DataFrame; needs pandas.
 
-        See :func:`metapool.io.dataframe.pool_result_to_dataframe`.
+        Columns: ``group`` (the label), ``k``, ``estimate``, ``se``, ``ci_lower``,
+        ``ci_upper``, ``z``, ``p_value``, ``q``, ``df``, ``p_q``, ``i2``, ``h2``,
+        ``i2_tau2``, ``h2_tau2``, ``tau2``, ``converged``, and the intervals that
+        were asked for (``pi_lower``, ``pi_upper``, ``tau2_ci_lower``, ...). Values
+        are on the analysis scale (log for ratios), as in the record.
+
+        Examples
+        --------
+        >>> import metapool
+        >>> res = metapool.pool([0.1, 0.3, 0.2, -0.1, 0.4], [0.01, 0.02, 0.015, 0.02, 0.03],
+        ...                     groups=["a", "a", "a", "b", "b"])
+        >>> res.to_dataframe()[["group", "k", "estimate"]].round(4)
+          group    k  estimate
+        0     a  3.0    0.1769
+        1     b  2.0    0.1400
         """
-        from metapool.io.dataframe import pool_result_to_dataframe
-
-        return pool_result_to_dataframe(self)
+        columns = [
+            "k", "estimate", "se", "ci_lower", "ci_upper", "z", "p_value", "q", "df", "p_q",
+            "i2", "h2", "i2_tau2", "h2_tau2", "tau2", "converged",
+        ]  # fmt: skip
+        optional = [
+            "pi_lower", "pi_upper", "tau2_ci_lower", "tau2_ci_upper",
+            "i2_ci_lower", "i2_ci_upper", "h2_ci_lower", "h2_ci_upper",
+        ]  # fmt: skip
+        data: dict[str, Any] = {"group": self.groups}
+        data.update({c: getattr(self, c) for c in columns})
+        data.update({c: v for c in optional if (v := getattr(self, c)) is not None})
+        frame: pd.DataFrame = pandas().DataFrame(data)
+        return frame
 
     def __repr__(self) -> str:
         n = self.estimate.size

@@ -16,12 +16,12 @@ import numpy as np
 from metapool.batch import _layout, pool_settings
 from metapool.effects import EffectSizes
 from metapool.errors import InputError
-from metapool.plots._style import label_lines
 from metapool.pooling.segments import Segments
 from metapool.regression._design import _through_intercept, design_matrix
 from metapool.regression._fit import _fit, _sorted, _test
 from metapool.regression._permutation import _permutation_test
 from metapool.regression._result import MetaRegression
+from metapool.table import label_lines
 from metapool.vocabulary import Model
 
 if TYPE_CHECKING:  # pragma: no cover
