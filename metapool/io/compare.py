@@ -13,6 +13,7 @@ import attrs
 
 from metapool.errors import InputError
 from metapool.io.review import Outcome, RevManResults, StoredPooled
+from metapool.io.tables import render
 from metapool.table import shown
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,17 +118,22 @@ class OutcomeCheck:
         if not self.checked:
             return f"{head}: nothing to compare (no stored RevMan results)"
         verdict = "OK" if self.passed else f"DIFFERS ({len(self.failures)} values beyond tolerance)"
-        lines = [
-            f"{head}: {verdict}; {len(self.differences)} values, {_precision(self.decimals)}",
-            f"  {'':4} {'scope':<21} {'quantity':<9} {'n':>3}  {'max |diff|':>10}  "
-            f"{'max rel':>9}  worst",
+        rows = [
+            [
+                "" if row.ok else "FAIL",
+                row.scope,
+                row.quantity,
+                str(row.compared),
+                f"{row.max_abs:.2e}",
+                f"{row.max_rel:.2e}",
+                row.worst or "",
+            ]
+            for row in self.largest()
         ]
-        for row in self.largest():
-            flag = "    " if row.ok else "FAIL"
-            lines.append(
-                f"  {flag} {row.scope:<21} {row.quantity:<9} {row.compared:>3}  "
-                f"{row.max_abs:>10.2e}  {row.max_rel:>9.2e}  {row.worst or ''}"
-            )
+        headers = ["", "scope", "quantity", "n", "max |diff|", "max rel", "worst"]
+        table = render(headers, rows, align="lllrrrl")
+        lines = [f"{head}: {verdict}; {len(self.differences)} values, {_precision(self.decimals)}"]
+        lines += ["  " + line for line in table.split("\n")]
         return "\n".join(lines)
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from metapool._typing import BoolArray, FloatArray, IntArray
+from metapool.io.tables import render
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 
 @attrs.frozen(repr=False, slots=False)
@@ -135,7 +139,7 @@ class MetaRegression:
         head = ["", "estimate", "se", stat, "pval", f"ci.lb {level}", "ci.ub"]
         if self.permutation_p is not None:
             head.append("pval(perm)")
-        rows = [head]
+        rows = []
         for j, name in enumerate(self.names):
             row = [name] + [f"{getattr(self, f)[g, j]:.4f}" for f in ("coef", "se", "z")]
             row += [_p(self.p_value[g, j])]
@@ -143,27 +147,26 @@ class MetaRegression:
             if self.permutation_p is not None:
                 row.append(_p(self.permutation_p[g, j]))
             rows.append(row)
-        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-        for r in rows:
-            lines.append(
-                "  ".join(
-                    c.ljust(w) if i == 0 else c.rjust(w)
-                    for i, (c, w) in enumerate(zip(r, widths, strict=True))
-                )
-            )
+        lines.append(render(head, rows))
         if self.permutations is not None:
             kind = "exact" if self.exact else "random"
             lines.append(f"Permutation test: {self.permutations} {kind} permutations")
         return "\n".join(lines)
 
-    def bubble(self, moderator: str | None = None, group: Any = None, **kwargs: Any) -> Any:
+    def bubble(
+        self,
+        moderator: str | None = None,
+        group: Any = None,
+        *,
+        ylabel: str = "Effect (analysis scale)",
+    ) -> Figure:
         """Bubble plot of the effects against one moderator (matplotlib Figure).
 
         See :func:`metapool.plots.bubble.bubble`.
         """
         from metapool.plots.bubble import bubble
 
-        return bubble(self, moderator, group=group, **kwargs)
+        return bubble(self, moderator, group=group, ylabel=ylabel)
 
 
 def _p(p: float) -> str:
