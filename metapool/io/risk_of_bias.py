@@ -172,17 +172,17 @@ class RiskOfBias:
             out[domain] = {k: 100.0 * found.count(k) / n for k in JUDGEMENTS}
         return out
 
-    def graph(self, **kwargs: Any) -> Figure:
+    def graph(self, *, bar_width: float = 4.5) -> Figure:
         """RevMan's risk of bias graph: percent of studies per judgement, per domain."""
         from metapool.plots.risk_of_bias import risk_of_bias_graph
 
-        return risk_of_bias_graph(self, **kwargs)
+        return risk_of_bias_graph(self, bar_width=bar_width)
 
-    def summary(self, **kwargs: Any) -> Figure:
+    def summary(self) -> Figure:
         """RevMan's risk of bias summary: a traffic light per study and domain."""
         from metapool.plots.risk_of_bias import risk_of_bias_summary
 
-        return risk_of_bias_summary(self, **kwargs)
+        return risk_of_bias_summary(self)
 
     def to_table(self, fmt: str = "text") -> str:
         """A row per study, a column per domain (``low``, ``unclear``, ``high``, blank:
