@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import attrs
@@ -249,6 +250,28 @@ def test_workers_bit_for_bit(tau2: str, layout: str, monkeypatch: pytest.MonkeyP
         monkeypatch.setattr(_workers, "BLOCK", block)
         for workers in (1, 2, 3, 8, -1):
             identical(one, metapool.pool(*args, workers=workers, **options))
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_warnings_of_the_chunks_come_once_with_the_totals(
+    workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 300 analyses of 3 studies in blocks of ~30 studies; every 7th has identical estimates
+    y = np.tile([0.1, 0.3, 0.5], 300)
+    y.reshape(300, 3)[::7] = 0.2
+    v = np.full(y.size, 0.02)
+    groups = np.repeat(np.arange(300), 3)
+    monkeypatch.setattr(_workers, "BLOCK", 30)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = metapool.pool(y, v, groups, hksj=True, workers=workers)
+    messages = [str(w.message) for w in caught]
+    assert messages == [
+        "the HKSJ variance is 0 (identical estimates) in 43 of 300 analyses: the ad hoc "
+        "rule (never below the Wald variance) was used there"
+    ]
+    assert caught[0].filename == __file__  # it points at the caller, not at a thread
+    assert res.se[::7] == pytest.approx(np.sqrt(0.02 / 3), rel=1e-14)
 
 
 @pytest.mark.parametrize("combo", COMBOS)

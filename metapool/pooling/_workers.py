@@ -25,6 +25,7 @@ import numpy as np
 
 from metapool._typing import IntArray
 from metapool.errors import InputError
+from metapool.pooling._warn import Tally, counted, warn_totals
 from metapool.pooling.segments import Segments
 
 __all__ = ["Chunk", "chunks", "concatenate", "map_groups", "resolve_workers"]
@@ -127,7 +128,8 @@ def map_groups(
 
     A contiguous layout is cut into blocks of about :data:`BLOCK` studies; a
     scattered one (each chunk costs a pass over all studies to find its own)
-    into ``workers`` chunks. No more threads start than there are blocks.
+    into ``workers`` chunks. No more threads start than there are blocks. The
+    chunks' warnings are given once, with the counts over all groups.
     """
     blocks = -(-int(seg.counts.sum()) // BLOCK)
     # a thread costs more than it saves on less than a block of studies
@@ -136,9 +138,15 @@ def map_groups(
     chunked = chunks(seg, parts)
     if len(chunked) == 1:
         return fit(chunked[0].index, chunked[0].seg)
+
+    def run(c: Chunk) -> tuple[_R, Tally]:
+        with counted() as tally:
+            return fit(c.index, c.seg), tally
+
     if workers == 1:
-        pieces = [fit(c.index, c.seg) for c in chunked]
+        done = [run(c) for c in chunked]
     else:
         with ThreadPoolExecutor(max_workers=min(workers, len(chunked))) as pool:
-            pieces = list(pool.map(lambda c: fit(c.index, c.seg), chunked))
-    return concatenate(pieces, chunked, per_study)
+            done = list(pool.map(run, chunked))
+    warn_totals((tally for _, tally in done), seg.n)
+    return concatenate([piece for piece, _ in done], chunked, per_study)

@@ -8,9 +8,6 @@ flat study arrays (see :mod:`metapool.pooling.segments`).
 from __future__ import annotations
 
 import functools
-import sys
-import warnings
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -20,7 +17,8 @@ from scipy import special
 from metapool._extras import pandas
 from metapool._typing import I2, BoolArray, FloatArray, Hksj, IntArray, Tau2Method
 from metapool.effects import Cells
-from metapool.errors import InputError, MetapoolWarning
+from metapool.errors import InputError
+from metapool.pooling._warn import warn_groups
 from metapool.pooling.design import Studies
 from metapool.pooling.mantel_haenszel import FixedEffect, mantel_haenszel
 from metapool.pooling.segments import Segments
@@ -325,10 +323,10 @@ def summarise(
             else:
                 degenerate = multi & (var_hksj == 0)
                 if degenerate.any():
-                    _warn(
-                        f"the HKSJ variance is 0 (identical estimates) in "
-                        f"{_count(degenerate)}: the ad hoc rule (never below the Wald "
-                        "variance) was used there"
+                    warn_groups(
+                        "the HKSJ variance is 0 (identical estimates) in {count}: the ad "
+                        "hoc rule (never below the Wald variance) was used there",
+                        degenerate,
                     )
                     var_hksj = np.where(degenerate, var, var_hksj)
             var = np.where(multi, var_hksj, var)
@@ -407,28 +405,13 @@ def summarise(
         )
 
 
-def _count(mask: BoolArray) -> str:
-    """ "the analysis", or "3 of 10 analyses"."""
-    return "the analysis" if mask.size == 1 else f"{int(mask.sum())} of {mask.size} analyses"
-
-
 def _warn_unconverged(converged: BoolArray) -> None:
     if not converged.all():
-        _warn(
-            f"the iterative τ² estimator did not converge in {_count(~converged)} "
-            "(converged is False there; τ² is the last iterate)"
+        warn_groups(
+            "the iterative τ² estimator did not converge in {count} "
+            "(converged is False there; τ² is the last iterate)",
+            ~converged,
         )
-
-
-def _warn(message: str) -> None:
-    """A :class:`~metapool.MetapoolWarning` pointing at the first caller outside metapool."""
-    frame: FrameType | None = sys._getframe(1)
-    level = 2  # stacklevel 2 is the caller of this function
-    while frame is not None and (
-        (name := frame.f_globals.get("__name__", "")) == "metapool" or name.startswith("metapool.")
-    ):
-        level, frame = level + 1, frame.f_back
-    warnings.warn(message, MetapoolWarning, stacklevel=level)
 
 
 def _blank(empty: BoolArray) -> Any:
