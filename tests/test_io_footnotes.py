@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from revman_files import data, outcome, review, write
 
 from metapool.io import read_revman_csv, read_rm5
@@ -50,6 +51,13 @@ def test_csv_footnote_is_the_record_footnote(tmp_path: Path) -> None:
     lines = str(deaths.analyse()).splitlines()
     assert lines[-2:] == ["Footnotes", "(a) Counts from the authors"]
     assert lines[2].startswith("Alpha 2001ᵃ ")
+
+
+def test_csv_footnote_is_drawn_under_the_forest_plot(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="plots are an optional extra (metapool[plot])")
+    path = tmp_path / "export.csv"
+    path.write_text(CSV, encoding="utf-8")
+    deaths = read_revman_csv(path).outcome("1.1")
     labels = [
         t.get_text() for t in deaths.forest().axes[0].texts if t.get_gid() == "footnote:label"
     ]
