@@ -218,6 +218,43 @@ def test_q_stays_accurate_when_large_means_would_cancel(client: Client) -> None:
         np.testing.assert_allclose(got[name], getattr(want, name), rtol=1e-12, err_msg=name)
 
 
+@pytest.mark.parametrize("exponent", [-150, -100, 100, 150])
+def test_results_scale_with_the_data_far_from_one(client: Client, exponent: int) -> None:
+    """Weights of 1e±300 would overflow the sums: the summed groups are pooled in
+    their own units, as in memory, and every result scales with the data."""
+    df = studies(seed=5)
+    c = 10.0**exponent
+    scaled = df.assign(yi=df["yi"] * c, vi=df["vi"] * c * c)
+    cases = [{"model": "fixed"}] + [{"tau2": t, "hksj": True} for t in ("DL", "HS", "HE", "SJ")]
+    lazy = [mdask.pool(ragged_split(scaled), **options) for options in cases]
+    for options, got in zip(cases, dask.compute(*lazy), strict=True):
+        want = metapool.pool(df["yi"], df["vi"], df["group"], **options)
+        for name, power in (("estimate", 1), ("se", 1), ("ci_upper", 1), ("tau2", 2)):
+            np.testing.assert_allclose(
+                got[name].to_numpy() / c**power, getattr(want, name), rtol=1e-12, atol=1e-14,
+                err_msg=f"{options} {name}",
+            )  # fmt: skip
+        for name in ("z", "p_value", "q", "i2"):
+            np.testing.assert_allclose(
+                got[name].to_numpy(), getattr(want, name), rtol=1e-12, atol=1e-14,
+                err_msg=f"{options} {name}",
+            )  # fmt: skip
+
+
+def test_identical_estimates_have_no_hksj_spread_by_sums(client: Client) -> None:
+    """The engine's rule for identical estimates (HKSJ variance 0, then the ad hoc
+    fallback) holds on summed groups too, whatever the rounding of θ."""
+    group = np.repeat(np.arange(4), 5)
+    yi = np.where(group == 1, 0.7, np.linspace(0.1, 0.9, group.size))  # θ rounds off 0.7
+    vi = np.linspace(0.01, 0.05, group.size)
+    df = pd.DataFrame({"group": group, "yi": yi, "vi": vi})
+    with pytest.warns(metapool.MetapoolWarning, match="HKSJ variance is 0"):
+        want = metapool.pool(yi, vi, group, tau2="DL", hksj=True)
+    got = mdask.pool(ragged_split(df), tau2="DL", hksj=True)
+    assert not shuffles(got)
+    np.testing.assert_allclose(got.compute()["se"], want.se, rtol=1e-12)
+
+
 # ----------------------------------------------------------------------------- plan
 
 

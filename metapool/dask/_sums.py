@@ -1,5 +1,6 @@
 """Shared groups pooled from per-partition :mod:`metapool.pooling.sums`, added up by
-Dask's tree reductions: no row moves. Every formula is the in-memory engine's."""
+Dask's tree reductions: no row moves. Every formula is the in-memory engine's,
+in each group's own units where the engine would use them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 
 from metapool._typing import FloatArray
 from metapool.dask._plan import DaskFrame, Frame, Options, Plan, result_frame
-from metapool.pooling.engine import summarise
+from metapool.pooling.engine import needs_units, summarise, units
 from metapool.pooling.segments import Segments, factorize
 from metapool.pooling.sums import (
     GroupSums,
@@ -27,31 +28,37 @@ __all__ = ["pool_by_sums"]
 def pool_by_sums(rows: DaskFrame, plan: Plan, options: Options, meta: Frame) -> DaskFrame:
     """Shared groups from per-group sums added up by tree reductions: no shuffle.
 
-    Pass 1 adds :class:`~metapool.pooling.sums.GroupSums` at w = 1/v; pass 2 the
+    Pass 0 finds each group's extremes, which set its units as in memory
+    (:func:`~metapool.pooling.engine.units`: data near overflow or underflow
+    are summed in units where the weights stay representable). Pass 1 adds
+    :class:`~metapool.pooling.sums.GroupSums` at w = 1/v; pass 2 the
     :class:`~metapool.pooling.sums.Spread` about the pass-1 means (squares about
     a centre, as the in-memory engine sums them, keep Q exact). The closed-form
     τ² (DL, HS, HE, and SJ after two passes at its start value) then comes from
     :func:`~metapool.pooling.sums.closed_form_tau2`; one pass at w = 1/(v + τ²)
     gives the random-effects mean, one more its HKSJ variance.
     """
-    base = _summed(rows, _weighted, plan, None, GroupSums)
-    spread = _summed(rows, _spread, plan, base.map_partitions(_centre, None, meta=_CENTRE), Spread)
+    ranges = rows.map_partitions(_range, plan, meta=_RANGE)
+    unit = ranges.reduction(_same, combine=_merge_range, aggregate=_units, meta=_UNIT)
+    base = _summed(rows, _weighted, plan, None, GroupSums, unit)
+    centre = base.map_partitions(_centre, None, meta=_CENTRE)
+    spread = _summed(rows, _spread, plan, centre, Spread, unit)
     if not options.random:
-        return base.map_partitions(_summarise, spread, None, None, plan, options, meta=meta)
+        return base.map_partitions(_summarise, spread, None, None, unit, plan, options, meta=meta)
     start = None
     if options.tau2 == "SJ":
         tau0 = spread.map_partitions(_sj_start, base, meta=_TAU2)
-        at_tau0 = _summed(rows, _weighted, plan, tau0, GroupSums)
+        at_tau0 = _summed(rows, _weighted, plan, tau0, GroupSums, unit)
         centre = at_tau0.map_partitions(_centre, tau0, meta=_CENTRE)
-        start = _summed(rows, _spread, plan, centre, Spread)
+        start = _summed(rows, _spread, plan, centre, Spread, unit)
         start = start.map_partitions(_with_tau2, tau0, meta=_SPREAD_AT)
     tau2 = base.map_partitions(_tau2_of_sums, spread, start, options, meta=_TAU2)
-    pooled = _summed(rows, _weighted, plan, tau2, GroupSums)
+    pooled = _summed(rows, _weighted, plan, tau2, GroupSums, unit)
     if options.hksj:
         centre = pooled.map_partitions(_centre, tau2, meta=_CENTRE)
-        about = _summed(rows, _spread, plan, centre, Spread)
+        about = _summed(rows, _spread, plan, centre, Spread, unit)
         pooled = pooled.map_partitions(_with_hksj, about, meta=_POOLED)
-    return base.map_partitions(_summarise, spread, tau2, pooled, plan, options, meta=meta)
+    return base.map_partitions(_summarise, spread, tau2, pooled, unit, plan, options, meta=meta)
 
 
 def _frame(names: tuple[str, ...]) -> Frame:
@@ -62,6 +69,48 @@ _TAU2 = _frame(("tau2",))
 _CENTRE = _frame(("theta", "ybar", "tau2"))
 _SPREAD_AT = _frame((*Spread.names(), "tau2"))
 _POOLED = _frame((*GroupSums.names(), "q_hksj"))
+_RANGE = _frame(("v_min", "v_max", "y_min", "y_max"))
+_UNIT = _frame(("centre", "scale", "identical"))
+
+
+def _range(part: Frame, plan: Plan) -> Frame:
+    """The extremes of each group's estimable studies in a partition (±inf: none)."""
+    y, v, labels, keep = plan.studies(part)
+    labels, seg = factorize(labels)
+    hi = np.inf
+    if keep is not None:
+        y_lo, y_hi = np.where(keep, y, hi), np.where(keep, y, -hi)
+        v_lo, v_hi = np.where(keep, v, hi), np.where(keep, v, -hi)
+    else:
+        y_lo = y_hi = y
+        v_lo = v_hi = v
+    extremes = {"v_min": seg.min(v_lo), "v_max": seg.max(v_hi)}
+    extremes |= {"y_min": seg.min(y_lo), "y_max": seg.max(y_hi)}
+    return pd.DataFrame(extremes, index=plan.index(labels))
+
+
+def _merge_range(parts: Frame) -> Frame:
+    labels, seg = factorize(parts.index.to_numpy())
+    merged = {
+        name: (seg.min if name.endswith("_min") else seg.max)(parts[name].to_numpy())
+        for name in _RANGE.columns
+    }
+    return pd.DataFrame(merged, index=pd.Index(labels, name=parts.index.name))
+
+
+def _units(parts: Frame) -> Frame:
+    """Each group's centre and scale, as the in-memory engine chooses them, and
+    whether its estimates are all identical (no HKSJ spread, whatever the rounding)."""
+    extremes = _merge_range(parts)
+    v_min, v_max, y_min, y_max = (extremes[name].to_numpy() for name in _RANGE.columns)
+    present = v_min <= v_max
+    centre, scale = np.zeros(present.size), np.ones(present.size)
+    if present.any() and needs_units(
+        v_min[present].min(), v_max[present].max(), y_min[present].min(), y_max[present].max()
+    ):
+        centre, scale = units(v_min, y_min, y_max, present)
+    columns = {"centre": centre, "scale": scale, "identical": present & (y_min == y_max)}
+    return pd.DataFrame(columns, index=extremes.index)
 
 
 def _summed(
@@ -70,12 +119,13 @@ def _summed(
     plan: Plan,
     given: Any,
     record: type[GroupSums] | type[Spread],
+    unit: DaskFrame,
 ) -> DaskFrame:
-    """``sums(partition, plan, given)`` of every partition of ``rows`` (a table of
-    ``record``'s columns), merged by Dask's tree reduction; ``given`` is None or a
-    one-partition frame, broadcast."""
-    meta = sums(rows._meta, plan, None if given is None else given._meta)
-    partial = rows.map_partitions(sums, plan, given, meta=meta)
+    """``sums(partition, plan, given, unit)`` of every partition of ``rows`` (a table
+    of ``record``'s columns), merged by Dask's tree reduction; ``given`` is None or a
+    one-partition frame, broadcast, as is ``unit``, the groups' units."""
+    meta = sums(rows._meta, plan, None if given is None else given._meta, unit._meta)
+    partial = rows.map_partitions(sums, plan, given, unit, meta=meta)
     merge = {"record": record}
     return partial.reduction(
         _same, combine=_merge, aggregate=_merge, meta=meta,
@@ -103,9 +153,10 @@ def _per_group(values: Frame | None, column: str, labels: Frame) -> FloatArray:
 
 
 def _rows(
-    part: Frame, plan: Plan, tau2: Frame | None
+    part: Frame, plan: Plan, tau2: Frame | None, unit: Frame
 ) -> tuple[Frame, Segments, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Labels, segments, y, v, w = 1/(v + τ²) and the study count of a partition's rows.
+    """Labels, segments, y, v (in the groups' units), w = 1/(v + τ²) and the study
+    count of a partition's rows.
 
     Studies that are not estimable get w = 0 and count 0: they add nothing
     but their group's presence (a row with k = 0, as metapool.pool gives).
@@ -113,7 +164,9 @@ def _rows(
     y, v, labels, keep = plan.studies(part)
     labels, seg = factorize(labels)
     index = plan.index(labels)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    centre, scale = (seg.expand(_per_group(unit, name, index)) for name in ("centre", "scale"))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        y, v = (y - centre) / scale, v / (scale * scale)
         w = 1.0 / (v + seg.expand(_per_group(tau2, "tau2", index)))
     count = np.ones(y.size)
     if keep is not None:
@@ -122,13 +175,13 @@ def _rows(
     return index, seg, y, v, w, count
 
 
-def _weighted(part: Frame, plan: Plan, tau2: Frame | None) -> Frame:
-    index, seg, y, v, w, count = _rows(part, plan, tau2)
+def _weighted(part: Frame, plan: Plan, tau2: Frame | None, unit: Frame) -> Frame:
+    index, seg, y, v, w, count = _rows(part, plan, tau2, unit)
     return pd.DataFrame(GroupSums.of(seg, y, v, w, count).columns(), index=index)
 
 
-def _spread(part: Frame, plan: Plan, centre: Frame) -> Frame:
-    index, seg, y, _, w, count = _rows(part, plan, centre)
+def _spread(part: Frame, plan: Plan, centre: Frame, unit: Frame) -> Frame:
+    index, seg, y, _, w, count = _rows(part, plan, centre, unit)
     theta, ybar = (_per_group(centre, name, index) for name in ("theta", "ybar"))
     return pd.DataFrame(Spread.of(seg, y, w, count, theta, ybar).columns(), index=index)
 
@@ -175,6 +228,7 @@ def _summarise(
     spread: Frame,
     tau2: Frame | None,
     pooled: Frame | None,
+    unit: Frame,
     plan: Plan,
     options: Options,
 ) -> Frame:
@@ -188,6 +242,7 @@ def _summarise(
     var_hksj = None
     if options.hksj:  # Σw(y - θ)² with the model's weights (Q itself at τ² = 0)
         q_model = q if pooled is None else weights["q_hksj"].to_numpy()
+        q_model = np.where(_per_group(unit, "identical", index) == 1, 0.0, q_model)
         var_hksj = hksj_variance(q_model, sums.k, model.sw)
     result = summarise(
         k=sums.k,
@@ -204,5 +259,6 @@ def _summarise(
         prediction=options.prediction,
         i2=options.i2,
         groups=index,
+        unit=(_per_group(unit, "centre", index), _per_group(unit, "scale", index)),
     )
     return result_frame(result, plan, options)

@@ -32,10 +32,12 @@ if TYPE_CHECKING:
 __all__ = [
     "PoolResult",
     "hksj_variance",
+    "needs_units",
     "pool_segments",
     "pool_with",
     "summarise",
     "typical_variance",
+    "units",
     "z_critical",
 ]
 
@@ -255,23 +257,32 @@ _SAFE = 1e50
 def _units(
     yi: FloatArray, vi: FloatArray, seg: Segments, k: FloatArray
 ) -> tuple[FloatArray, FloatArray] | None:
-    """Each group's centre and scale, or None when the data need none.
+    """Each group's centre and scale (:func:`units`), or None when the data need none."""
+    if not yi.size or not needs_units(vi.min(), vi.max(), yi.min(), yi.max()):
+        return None
+    return units(seg.min(vi), seg.min(yi), seg.max(yi), k > 0)
+
+
+def units(
+    v_min: FloatArray, y_min: FloatArray, y_max: FloatArray, present: BoolArray
+) -> tuple[FloatArray, FloatArray]:
+    """Each group's centre and scale, from its smallest variance and its range of estimates.
 
     The scale is a power of two s with s² <= min vᵢ < 4s², so dividing by it
     is exact and the groups' results are those of the same data in other
     units; the centre (the mid-range of the estimates) keeps huge estimates
-    from overflowing the weighted sums.
+    from overflowing the weighted sums. A group without studies gets (0, 1).
     """
-    if not yi.size or (
-        vi.min() >= 1 / _SAFE and vi.max() <= _SAFE and max(-yi.min(), yi.max()) <= _SAFE
-    ):
-        return None
-    present = k > 0
-    smallest = np.where(present, seg.min(vi), 1.0)
+    smallest = np.where(present, v_min, 1.0)
     exponent = np.frexp(smallest)[1]
     scale = np.ldexp(1.0, (exponent - 1) // 2)
-    centre = np.where(present, 0.5 * seg.max(yi) + 0.5 * seg.min(yi), 0.0)
+    centre = np.where(present, 0.5 * y_max + 0.5 * y_min, 0.0)
     return centre, scale
+
+
+def needs_units(v_min: float, v_max: float, y_min: float, y_max: float) -> bool:
+    """Whether data of these extremes are pooled in each group's own units."""
+    return not (v_min >= 1 / _SAFE and v_max <= _SAFE and max(-y_min, y_max) <= _SAFE)
 
 
 def summarise(
