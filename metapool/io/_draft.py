@@ -17,7 +17,7 @@ import attrs
 import numpy as np
 
 from metapool.errors import InputError
-from metapool.io._cells import Table, column, number, record, stored
+from metapool.io._cells import Table, column, data_type, number, record, stored
 from metapool.io.review import Outcome, RevManResults, StoredPooled, StoredStudy, StoredTest
 from metapool.records import COUNTS, FIELDS, RECORD, Study, accepted, unchecked
 from metapool.vocabulary import DataType, resolve
@@ -122,6 +122,17 @@ class Draft:
         """Mark the outcome broken (the first problem is the one reported)."""
         if self.error is None:
             self.error = message
+
+    def read_type(self, cells: Mapping[str, str], measure: str) -> None:
+        """The data type, effect measure and statistical method from the outcome's row
+        of a table export (``cells`` by normalised header); an empty ``measure`` cell
+        (the header as the file names it) marks the outcome broken."""
+        self.kind = cells.get("datatype", "").strip()
+        self.data_type = data_type(self.kind)
+        self.measure = cells.get("effectmeasure", "").strip() or None
+        self.method = cells.get("statisticalmethod", "").strip() or None
+        if self.measure is None:
+            self.fail(f"the {measure} cell is empty")
 
     def setting(
         self, attribute: str, parse: Callable[[str], object], name: str, text: str | None
@@ -245,14 +256,17 @@ class Draft:
                 )
         return attrs.evolve(outcome, error=f"{self.context}: {self.error}")
 
-    def state(self, field: str, name: str, text: str | None) -> None:
-        """Note the participants (``total_exp``, ``total_ctrl``) the outcome's row states,
-        for the data types whose study records count them."""
+    def state(self, names: Mapping[str, str], cell: Callable[[str], str | None]) -> None:
+        """Note the participants (``total_exp``, ``total_ctrl``) the outcome's row of a
+        table export states, for the data types whose study records count them
+        (``names`` and ``cell`` as for :meth:`add_study_row`)."""
         if self.data_type not in (DataType.DICHOTOMOUS, DataType.CONTINUOUS):
             return
-        value = self.value("", name, text)
-        if value > 0:
-            self.stated[field] = (name, value)
+        for field in ("total_exp", "total_ctrl"):
+            name = names[field]
+            value = self.value("", name, cell(name))
+            if value > 0:
+                self.stated[field] = (name, value)
 
     def _twice(self) -> None:
         seen = set()

@@ -19,16 +19,7 @@ from pathlib import Path
 import attrs
 
 from metapool.errors import InputError
-from metapool.io._cells import (
-    Table,
-    data_type,
-    decimals,
-    decode,
-    level,
-    model_is_random,
-    normalise,
-    yes_no,
-)
+from metapool.io._cells import Table, decimals, decode, level, model_is_random, normalise, yes_no
 from metapool.io._draft import Draft, duplicate_numbers, stored_pooled
 from metapool.io._source import Archive, file_name
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
@@ -252,21 +243,15 @@ class _Reader:
         )
 
     def _outcome(self, group: int, number: int, cells: dict[str, str]) -> Draft:
-        kind = cells.get("datatype", "").strip()
         draft = Draft(
             source=self.source,
             comparison=group,
             number=number,
             name=cells.get("analysisname", "").strip(),
             id=cells.get("id", "").strip() or cells.get("analysisid", "").strip() or None,
-            kind=kind,
-            data_type=data_type(kind),
-            measure=cells.get("effectmeasure", "").strip() or None,
-            method=cells.get("statisticalmethod", "").strip() or None,
             decimals=self.decimals,
         )
-        if draft.measure is None:
-            draft.fail("the Effect measure cell is empty")
+        draft.read_type(cells, "Effect measure")
         for attribute, parse, column in _SETTINGS:
             draft.setting(attribute, parse, column, cells.get(normalise(column)))
         for index, column in enumerate(("Experimental group label", "Control group label")):
@@ -277,9 +262,7 @@ class _Reader:
         draft.stored_test = StoredTest(
             **{key: draft.value("", c, cells.get(normalise(c))) for key, c in _TEST}
         )
-        for field in ("total_exp", "total_ctrl"):
-            column = _COLUMNS[field]
-            draft.state(field, column, cells.get(normalise(column)))
+        draft.state(_COLUMNS, lambda c: cells.get(normalise(c)))
         return draft
 
     def _subtotals(self) -> dict[tuple[int, int, str], dict[str, str]]:

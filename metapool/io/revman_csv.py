@@ -18,7 +18,6 @@ from pathlib import Path
 from metapool.errors import InputError
 from metapool.io._cells import (
     Table,
-    data_type,
     decimals,
     decode,
     level,
@@ -260,21 +259,15 @@ class _Reader:
         return None if info is None else info.year
 
     def _outcome(self, comparison: int, number: int, cells: dict[str, str]) -> Draft:
-        kind = cells.get("datatype", "").strip()
         draft = Draft(
             source=self.table.source,
             comparison=comparison,
             number=number,
             name=cells.get("name", "").strip(),
-            kind=kind,
-            data_type=data_type(kind),
-            measure=cells.get("effectmeasure", "").strip() or None,
-            method=cells.get("statisticalmethod", "").strip() or None,
             exponentiated=True,
             decimals=self.decimals,
         )
-        if draft.measure is None:
-            draft.fail("the Effect Measure cell is empty")
+        draft.read_type(cells, "Effect Measure")
         log_scale = next((k for k in cells if k.startswith(_LOG_SCALE)), _LOG_SCALE)
         for attribute, parse, key in (*_SETTINGS, ("ratio", yes_no(False), log_scale)):
             header = self.table.headers.get(key, key)
@@ -290,9 +283,7 @@ class _Reader:
         draft.stored_test = StoredTest(
             **{key: self._stored(draft, "", cells, column) for key, column in _TEST}
         )
-        for field in ("total_exp", "total_ctrl"):
-            column = _COLUMNS[field]
-            draft.state(field, column, self._text(cells, normalise(column)))
+        draft.state(_COLUMNS, lambda c: self._text(cells, normalise(c)))
         return draft
 
     def _pooled(self, draft: Draft, cells: dict[str, str]) -> StoredPooled:
