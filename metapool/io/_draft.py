@@ -17,7 +17,17 @@ import attrs
 import numpy as np
 
 from metapool.errors import InputError
-from metapool.io._cells import Table, column, data_type, number, record, stored
+from metapool.io._cells import (
+    Table,
+    column,
+    data_type,
+    level,
+    model_is_random,
+    number,
+    record,
+    stored,
+    yes_no,
+)
 from metapool.io.review import Outcome, RevManResults, StoredPooled, StoredStudy, StoredTest
 from metapool.records import COUNTS, FIELDS, RECORD, Study, accepted, unchecked
 from metapool.vocabulary import DataType, resolve
@@ -27,6 +37,24 @@ __all__ = ["Draft", "Row", "duplicate_numbers", "stored_pooled", "stored_study"]
 NAN = math.nan
 
 _POOLED_FIELDS = tuple(f.name for f in attrs.fields(StoredPooled) if f.name != "estimable")
+
+# setting -> (the Draft attribute it sets, how its text reads), the same in every format;
+# the readers say where each stands. "model" is the exports' spelling of "random": the
+# model by name ("Random effects", "Fixed") where RevMan 5 has a YES/NO flag.
+_SETTINGS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "random": ("random", yes_no),
+    "model": ("random", model_is_random),
+    "ci_study": ("ci_study", level),
+    "ci_total": ("ci_total", level),
+    "swap_events": ("swap_events", yes_no),
+    "ratio": ("ratio", yes_no),
+    "subgroups": ("subgroups", yes_no),
+    "totals": ("totals", yes_no),
+    "subtotals": ("subtotals", yes_no),
+    "subgroup_test": ("subgroup_test", yes_no),
+    "scale": ("scale", number),  # the forest plot's axis
+    "sort_by": ("sort_by", str.upper),
+}
 
 # names RevMan writes that metapool's vocabulary does not know
 _MEASURES = {"HAZARD RATIO": "HR"}
@@ -134,12 +162,12 @@ class Draft:
         if self.measure is None:
             self.fail(f"the {measure} cell is empty")
 
-    def setting(
-        self, attribute: str, parse: Callable[[str], object], name: str, text: str | None
-    ) -> None:
-        """Set a setting from the file's text; an empty cell keeps the default."""
+    def setting(self, key: str, name: str, text: str | None) -> None:
+        """Set the setting ``key`` (``name``: where the file holds it, for messages) from
+        the file's text; an empty cell keeps the default."""
         if text is None or not text.strip():
             return
+        attribute, parse = _SETTINGS[key]
         try:
             setattr(self, attribute, parse(text.strip()))
         except ValueError:
