@@ -222,16 +222,7 @@ def _assemble(
         sub_code = np.zeros(len(records), dtype=np.intp)
         rows, codes = ok, np.zeros(ok.size, dtype=np.intp)
         seg = Segments.single(ok.size)
-    pooled = pool_with(
-        settings,
-        es.yi,
-        es.vi,
-        rows,
-        seg,
-        cells=es.cells,
-        corrected=es.corrected,
-        weights=True,
-    )
+    pooled = pool_with(settings, es.yi, es.vi, rows, seg, cells=es.cells, weights=True)
     assert pooled.weights is not None
     weight = np.zeros((seg.n, len(records)))
     weight[codes, rows] = pooled.weights

@@ -220,16 +220,7 @@ def pool_tables(
                 part = Segments.of_sizes(np.add.reduceat(ok.astype(np.intp), part.starts))
             else:
                 part = part.take(rows)
-        return pool_with(
-            settings,
-            es.yi,
-            es.vi,
-            rows,
-            part,
-            cells=es.cells,
-            corrected=es.corrected,
-            tau2_ci=tau2_ci,
-        )
+        return pool_with(settings, es.yi, es.vi, rows, part, cells=es.cells, tau2_ci=tau2_ci)
 
     return attrs.evolve(map_groups(seg, threads, fit), groups=labels)
 

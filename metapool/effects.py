@@ -106,8 +106,8 @@ class EffectSizes:
     reason : ndarray of int8
         :class:`NotEstimable` code per study (0 where estimable).
     cells, corrected : Cells or None
-        Raw 2x2 cells (dichotomous data) and the cells after the zero-cell
-        rule, for Mantel-Haenszel pooling.
+        Raw 2x2 cells (dichotomous data), which Mantel-Haenszel pooling takes,
+        and the cells after the zero-cell rule.
     """
 
     measure: str

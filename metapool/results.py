@@ -236,28 +236,19 @@ class MetaAnalysis(Subgroup):
         return egger(self, k_min=k_min)
 
     def begg(self, *, k_min: int = 10) -> RankTest:
-        """Begg and Mazumdar's rank correlation test.
-
-        Needs ``k_min`` estimable studies (default 10, the Cochrane Handbook's advice).
-        """
+        """Begg and Mazumdar's rank correlation test; ``k_min`` as for :meth:`egger`."""
         from metapool.diagnostics.bias import begg
 
         return begg(self, k_min=k_min)
 
     def peters(self, *, k_min: int = 10) -> RegressionTest:
-        """Peters' regression test (dichotomous data).
-
-        Needs ``k_min`` estimable studies (default 10, the Cochrane Handbook's advice).
-        """
+        """Peters' regression test (dichotomous data); ``k_min`` as for :meth:`egger`."""
         from metapool.diagnostics.bias import peters
 
         return peters(self, k_min=k_min)
 
     def harbord(self, *, k_min: int = 10) -> RegressionTest:
-        """Harbord's score test (dichotomous data).
-
-        Needs ``k_min`` estimable studies (default 10, the Cochrane Handbook's advice).
-        """
+        """Harbord's score test (dichotomous data); ``k_min`` as for :meth:`egger`."""
         from metapool.diagnostics.bias import harbord
 
         return harbord(self, k_min=k_min)

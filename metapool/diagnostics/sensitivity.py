@@ -7,6 +7,7 @@ k groups of 1, 2, ..., k studies, all built by index arithmetic.
 
 from __future__ import annotations
 
+import abc
 import math
 import warnings
 from collections.abc import Callable, Iterable
@@ -25,6 +26,7 @@ from metapool.diagnostics._refit import (
     leave_one_out_layout,
 )
 from metapool.errors import InputError
+from metapool.io.tables import render
 from metapool.pooling.engine import PoolResult, pool_segments
 from metapool.pooling.segments import Segments
 from metapool.table import format_p
@@ -51,18 +53,27 @@ def _fmt(x: float, digits: int = 2) -> str:
     return f"{x:.{digits}f}" if math.isfinite(x) else "-"
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(c) for c in col) for col in zip(headers, *rows, strict=True)]
+class _StudyTable(abc.ABC):
+    """A diagnostic with one entry per study (``len`` counts them), printed as a
+    titled plain-text table."""
 
-    def line(cells: list[str]) -> str:
-        right = (c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))
-        return "  ".join([cells[0].ljust(widths[0]), *right]).rstrip()
+    __slots__ = ()
+    study: tuple[str, ...]
 
-    return [line(headers), "-" * len(line(headers)), *(line(r) for r in rows)]
+    def __len__(self) -> int:
+        return len(self.study)
+
+    def __str__(self) -> str:
+        title, headers, rows = self._table()
+        return f"{title}\n{render(headers, rows)}"
+
+    @abc.abstractmethod
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
+        """The title, the column headers and one row of cells per study."""
 
 
 @attrs.frozen(eq=False)
-class Reanalysis:
+class Reanalysis(_StudyTable):
     """A series of re-analyses: leave-one-out or cumulative, one entry per step.
 
     (Called ``Sequence`` until this release; that name is a deprecated alias.)
@@ -103,10 +114,7 @@ class Reanalysis:
     tau2: FloatArray
     k: FloatArray
 
-    def __len__(self) -> int:
-        return len(self.study)
-
-    def __str__(self) -> str:
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
         leave_out = self.kind == "leave-one-out"
         headers = [
             "Omitted study" if leave_out else "Added study",
@@ -136,7 +144,7 @@ class Reanalysis:
             for i, name in enumerate(self.study)
         ]
         title = "Leave-one-out analysis" if leave_out else "Cumulative analysis"
-        return "\n".join([title, *_table(headers, rows)])
+        return title, headers, rows
 
 
 def _p(p: float) -> str:
@@ -275,7 +283,7 @@ def _order(
 
 
 @attrs.frozen(eq=False)
-class Influence:
+class Influence(_StudyTable):
     """Case-deletion diagnostics per estimable study, as metafor's ``influence()``.
 
     Attributes
@@ -317,10 +325,7 @@ class Influence:
     dfbetas: FloatArray
     influential: BoolArray
 
-    def __len__(self) -> int:
-        return len(self.study)
-
-    def __str__(self) -> str:
+    def _table(self) -> tuple[str, list[str], list[list[str]]]:
         headers = [
             "Study",
             "rstudent",
@@ -355,7 +360,7 @@ class Influence:
             ]
             for i, name in enumerate(self.study)
         ]
-        return "\n".join(["Influence diagnostics", *_table(headers, rows)])
+        return "Influence diagnostics", headers, rows
 
 
 def influence(res: MetaAnalysis) -> Influence:

@@ -9,7 +9,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 import numpy as np
@@ -25,7 +25,6 @@ __all__ = [
     "data_type",
     "decimals",
     "decode",
-    "flag",
     "level",
     "model_is_random",
     "normalise",
@@ -100,21 +99,15 @@ def stored(text: str | None) -> float:
     return NAN if value is None else value
 
 
-def flag(text: str | None, default: bool) -> bool:
-    """RevMan's YES/NO, true/false and Yes/No cells; ``default`` when empty."""
-    if text is None or not text.strip():
-        return default
+def yes_no(text: str) -> bool:
+    """RevMan's YES/NO, true/false and Yes/No cells (an empty one keeps a setting's
+    default: :meth:`~metapool.io._draft.Draft.setting` does not read it)."""
     key = text.strip().lower()
     if key in ("yes", "true", "y"):
         return True
     if key in ("no", "false", "n"):
         return False
     raise ValueError(text)
-
-
-def yes_no(default: bool) -> Callable[[str], bool]:
-    """:func:`flag` as a one-argument parser."""
-    return lambda text: flag(text, default)
 
 
 def level(text: str | None) -> float | None:

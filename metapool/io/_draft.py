@@ -17,7 +17,17 @@ import attrs
 import numpy as np
 
 from metapool.errors import InputError
-from metapool.io._cells import Table, column, number, record, stored
+from metapool.io._cells import (
+    Table,
+    column,
+    data_type,
+    level,
+    model_is_random,
+    number,
+    record,
+    stored,
+    yes_no,
+)
 from metapool.io.review import Outcome, RevManResults, StoredPooled, StoredStudy, StoredTest
 from metapool.records import COUNTS, FIELDS, RECORD, Study, accepted, unchecked
 from metapool.vocabulary import DataType, resolve
@@ -27,6 +37,24 @@ __all__ = ["Draft", "Row", "duplicate_numbers", "stored_pooled", "stored_study"]
 NAN = math.nan
 
 _POOLED_FIELDS = tuple(f.name for f in attrs.fields(StoredPooled) if f.name != "estimable")
+
+# setting -> (the Draft attribute it sets, how its text reads), the same in every format;
+# the readers say where each stands. "model" is the exports' spelling of "random": the
+# model by name ("Random effects", "Fixed") where RevMan 5 has a YES/NO flag.
+_SETTINGS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "random": ("random", yes_no),
+    "model": ("random", model_is_random),
+    "ci_study": ("ci_study", level),
+    "ci_total": ("ci_total", level),
+    "swap_events": ("swap_events", yes_no),
+    "ratio": ("ratio", yes_no),
+    "subgroups": ("subgroups", yes_no),
+    "totals": ("totals", yes_no),
+    "subtotals": ("subtotals", yes_no),
+    "subgroup_test": ("subgroup_test", yes_no),
+    "scale": ("scale", number),  # the forest plot's axis
+    "sort_by": ("sort_by", str.upper),
+}
 
 # names RevMan writes that metapool's vocabulary does not know
 _MEASURES = {"HAZARD RATIO": "HR"}
@@ -123,12 +151,23 @@ class Draft:
         if self.error is None:
             self.error = message
 
-    def setting(
-        self, attribute: str, parse: Callable[[str], object], name: str, text: str | None
-    ) -> None:
-        """Set a setting from the file's text; an empty cell keeps the default."""
+    def read_type(self, cells: Mapping[str, str], measure: str) -> None:
+        """The data type, effect measure and statistical method from the outcome's row
+        of a table export (``cells`` by normalised header); an empty ``measure`` cell
+        (the header as the file names it) marks the outcome broken."""
+        self.kind = cells.get("datatype", "").strip()
+        self.data_type = data_type(self.kind)
+        self.measure = cells.get("effectmeasure", "").strip() or None
+        self.method = cells.get("statisticalmethod", "").strip() or None
+        if self.measure is None:
+            self.fail(f"the {measure} cell is empty")
+
+    def setting(self, key: str, name: str, text: str | None) -> None:
+        """Set the setting ``key`` (``name``: where the file holds it, for messages) from
+        the file's text; an empty cell keeps the default."""
         if text is None or not text.strip():
             return
+        attribute, parse = _SETTINGS[key]
         try:
             setattr(self, attribute, parse(text.strip()))
         except ValueError:
@@ -245,14 +284,17 @@ class Draft:
                 )
         return attrs.evolve(outcome, error=f"{self.context}: {self.error}")
 
-    def state(self, field: str, name: str, text: str | None) -> None:
-        """Note the participants (``total_exp``, ``total_ctrl``) the outcome's row states,
-        for the data types whose study records count them."""
+    def state(self, names: Mapping[str, str], cell: Callable[[str], str | None]) -> None:
+        """Note the participants (``total_exp``, ``total_ctrl``) the outcome's row of a
+        table export states, for the data types whose study records count them
+        (``names`` and ``cell`` as for :meth:`add_study_row`)."""
         if self.data_type not in (DataType.DICHOTOMOUS, DataType.CONTINUOUS):
             return
-        value = self.value("", name, text)
-        if value > 0:
-            self.stated[field] = (name, value)
+        for field in ("total_exp", "total_ctrl"):
+            name = names[field]
+            value = self.value("", name, cell(name))
+            if value > 0:
+                self.stated[field] = (name, value)
 
     def _twice(self) -> None:
         seen = set()

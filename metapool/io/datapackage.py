@@ -13,22 +13,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import attrs
 
 from metapool.errors import InputError
-from metapool.io._cells import (
-    Table,
-    data_type,
-    decimals,
-    decode,
-    level,
-    model_is_random,
-    normalise,
-    yes_no,
-)
+from metapool.io._cells import Table, decimals, decode, normalise
 from metapool.io._draft import Draft, duplicate_numbers, stored_pooled
 from metapool.io._source import Archive, file_name
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
@@ -76,17 +66,17 @@ _TEST = (
     ("i2", "Subgroup I²"),
 )
 _STUDY = ("Mean", "CI start", "CI end", "SE", "Weight")  # the data rows carry no SE: NaN
-# Draft attribute, parser, column
-_SETTINGS: tuple[tuple[str, Callable[[str], object], str], ...] = (
-    ("random", model_is_random, "Analysis model"),
-    ("ci_study", level, "Study CI"),
-    ("ci_total", level, "Estimate CI"),
-    ("swap_events", yes_no(False), "Swap event and non-event"),
-    ("ratio", yes_no(False), "Log-scale data"),
-    ("totals", yes_no(True), "Overall estimates"),
-    ("subtotals", yes_no(True), "Subgroup estimates"),
-    ("subgroup_test", yes_no(True), "Test for subgroup differences"),
-)
+# setting (as Draft.setting reads it) -> column
+_SETTINGS = {
+    "model": "Analysis model",
+    "ci_study": "Study CI",
+    "ci_total": "Estimate CI",
+    "swap_events": "Swap event and non-event",
+    "ratio": "Log-scale data",
+    "totals": "Overall estimates",
+    "subtotals": "Subgroup estimates",
+    "subgroup_test": "Test for subgroup differences",
+}
 _NESTED = re.compile(r"(?:^|/)([^/]+)-files/\1-data\.zip$")  # in RevMan Web's Export zip
 _BOTH = "SUBGROUP_AND_OVERALL"  # a row in its subgroup and in the total
 
@@ -252,23 +242,17 @@ class _Reader:
         )
 
     def _outcome(self, group: int, number: int, cells: dict[str, str]) -> Draft:
-        kind = cells.get("datatype", "").strip()
         draft = Draft(
             source=self.source,
             comparison=group,
             number=number,
             name=cells.get("analysisname", "").strip(),
             id=cells.get("id", "").strip() or cells.get("analysisid", "").strip() or None,
-            kind=kind,
-            data_type=data_type(kind),
-            measure=cells.get("effectmeasure", "").strip() or None,
-            method=cells.get("statisticalmethod", "").strip() or None,
             decimals=self.decimals,
         )
-        if draft.measure is None:
-            draft.fail("the Effect measure cell is empty")
-        for attribute, parse, column in _SETTINGS:
-            draft.setting(attribute, parse, column, cells.get(normalise(column)))
+        draft.read_type(cells, "Effect measure")
+        for key, column in _SETTINGS.items():
+            draft.setting(key, column, cells.get(normalise(column)))
         for index, column in enumerate(("Experimental group label", "Control group label")):
             draft.group_labels[index] = (
                 cells.get(normalise(column), "").strip() or draft.group_labels[index]
@@ -277,9 +261,7 @@ class _Reader:
         draft.stored_test = StoredTest(
             **{key: draft.value("", c, cells.get(normalise(c))) for key, c in _TEST}
         )
-        for field in ("total_exp", "total_ctrl"):
-            column = _COLUMNS[field]
-            draft.state(field, column, cells.get(normalise(column)))
+        draft.state(_COLUMNS, lambda c: cells.get(normalise(c)))
         return draft
 
     def _subtotals(self) -> dict[tuple[int, int, str], dict[str, str]]:

@@ -12,21 +12,10 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 from metapool.errors import InputError
-from metapool.io._cells import (
-    Table,
-    data_type,
-    decimals,
-    decode,
-    level,
-    model_is_random,
-    normalise,
-    number,
-    yes_no,
-)
+from metapool.io._cells import Table, decimals, decode, normalise, number
 from metapool.io._draft import Draft, stored_pooled
 from metapool.io._source import file_name, read_file
 from metapool.io.review import Comparison, Review, StoredPooled, StoredTest, StudyInfo
@@ -62,14 +51,14 @@ _POOLED = (
 )
 _STUDY = ("effectestimate", "cistart", "ciend", "se", "weight")
 _TEST = (("q", "qint"), ("p_value", "pqint"), ("i2", "i2qint"))
-# Draft attribute, parser, column (normalised header) of the settings an export may hold
-_SETTINGS: tuple[tuple[str, Callable[[str], object], str], ...] = (
-    ("random", model_is_random, "analysismodel"),
-    ("ci_study", level, "studyconfidenceinterval"),
-    ("ci_total", level, "totalconfidenceinterval"),
-    ("swap_events", yes_no(False), "swapeventandnonevent"),
-    ("subgroup_test", yes_no(True), "testforsubgroupdifferences"),
-)
+# setting (as Draft.setting reads it) -> column (normalised header) an export may hold
+_SETTINGS = {
+    "model": "analysismodel",
+    "ci_study": "studyconfidenceinterval",
+    "ci_total": "totalconfidenceinterval",
+    "swap_events": "swapeventandnonevent",
+    "subgroup_test": "testforsubgroupdifferences",
+}
 _LOG_SCALE = "entereddataareonlogscale"  # "Entered data are on log scale (Generic ...)"
 _HEADER = "Comparison Number"
 _NUMBERS = ("comparisonnumber", "outcomenumber", "subgroupnumber")
@@ -260,25 +249,19 @@ class _Reader:
         return None if info is None else info.year
 
     def _outcome(self, comparison: int, number: int, cells: dict[str, str]) -> Draft:
-        kind = cells.get("datatype", "").strip()
         draft = Draft(
             source=self.table.source,
             comparison=comparison,
             number=number,
             name=cells.get("name", "").strip(),
-            kind=kind,
-            data_type=data_type(kind),
-            measure=cells.get("effectmeasure", "").strip() or None,
-            method=cells.get("statisticalmethod", "").strip() or None,
             exponentiated=True,
             decimals=self.decimals,
         )
-        if draft.measure is None:
-            draft.fail("the Effect Measure cell is empty")
+        draft.read_type(cells, "Effect Measure")
         log_scale = next((k for k in cells if k.startswith(_LOG_SCALE)), _LOG_SCALE)
-        for attribute, parse, key in (*_SETTINGS, ("ratio", yes_no(False), log_scale)):
+        for setting, key in (*_SETTINGS.items(), ("ratio", log_scale)):
             header = self.table.headers.get(key, key)
-            draft.setting(attribute, parse, f"column {header!r}", cells.get(key))
+            draft.setting(setting, f"column {header!r}", cells.get(key))
         totals = normalise(cells.get("totals", ""))
         draft.totals = totals in ("", "yes", "totalsandsubtotals")
         draft.subtotals = draft.totals or "sub" in totals
@@ -290,9 +273,7 @@ class _Reader:
         draft.stored_test = StoredTest(
             **{key: self._stored(draft, "", cells, column) for key, column in _TEST}
         )
-        for field in ("total_exp", "total_ctrl"):
-            column = _COLUMNS[field]
-            draft.state(field, column, self._text(cells, normalise(column)))
+        draft.state(_COLUMNS, lambda c: self._text(cells, normalise(c)))
         return draft
 
     def _pooled(self, draft: Draft, cells: dict[str, str]) -> StoredPooled:

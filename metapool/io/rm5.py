@@ -13,11 +13,11 @@ import codecs
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import BinaryIO
 
 from metapool.errors import InputError
-from metapool.io._cells import data_type, level, yes_no
+from metapool.io._cells import data_type
 from metapool.io._cells import number as parse_number
 from metapool.io._draft import Draft, Row, duplicate_numbers, stored_pooled, stored_study
 from metapool.io._source import file_name, open_file
@@ -65,18 +65,18 @@ _POOLED_RESULTS = (
     ("i2", "I2"),
     ("tau2", "TAU2"),
 )
-# Draft attribute, parser, XML attribute (absent: RevMan's default)
-_SETTINGS: tuple[tuple[str, Callable[[str], object], str], ...] = (
-    ("ci_study", level, "CI_STUDY"),
-    ("ci_total", level, "CI_TOTAL"),
-    ("random", yes_no(False), "RANDOM"),
-    ("swap_events", yes_no(False), "SWAP_EVENTS"),
-    ("subgroups", yes_no(False), "SUBGROUPS"),
-    ("subgroup_test", yes_no(True), "SUBGROUP_TEST"),
-    ("ratio", yes_no(False), "LOG_DATA"),  # generic data: a ratio on the log scale
-    ("scale", parse_number, "SCALE"),  # the forest plot's axis
-    ("sort_by", str.upper, "SORT_BY"),
-)
+# setting (as Draft.setting reads it) -> XML attribute (absent: RevMan's default)
+_SETTINGS = {
+    "ci_study": "CI_STUDY",
+    "ci_total": "CI_TOTAL",
+    "random": "RANDOM",
+    "swap_events": "SWAP_EVENTS",
+    "subgroups": "SUBGROUPS",
+    "subgroup_test": "SUBGROUP_TEST",
+    "ratio": "LOG_DATA",  # generic data: a ratio on the log scale
+    "scale": "SCALE",
+    "sort_by": "SORT_BY",
+}
 _LABELS = {"GROUP_LABEL_1": 0, "GROUP_LABEL_2": 1, "GRAPH_LABEL_1": 0, "GRAPH_LABEL_2": 1}
 _COMPARISON = ["ANALYSES_AND_DATA", "COMPARISON"]  # where outcomes live
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")  # RevMan's escapes in ids: STD-ISIS_x002d_2
@@ -328,8 +328,8 @@ class _Parser:
             draft.fail("attribute NO is missing")
         draft.measure = attrs.get("EFFECT_MEASURE")  # IV and IPD outcomes: a child element
         draft.method = attrs.get("METHOD")
-        for attribute, parse, name in _SETTINGS:
-            draft.setting(attribute, parse, f"attribute {name}", attrs.get(name))
+        for key, name in _SETTINGS.items():
+            draft.setting(key, f"attribute {name}", attrs.get(name))
         totals = attrs.get("TOTALS", "YES").strip().upper()
         if totals not in ("YES", "SUB", "NO"):
             draft.fail(f"attribute TOTALS = {totals!r} is not YES, SUB or NO")

@@ -452,7 +452,6 @@ def pool_with(
     seg: Segments,
     *,
     cells: Cells | None = None,
-    corrected: Cells | None = None,
     inverse_variance: bool = False,
     hksj: Hksj | None = None,
     weights: bool = False,
@@ -472,12 +471,7 @@ def pool_with(
     if settings.method is Method.MH and not inverse_variance:
         if cells is None:
             raise InputError("Mantel-Haenszel pooling needs the 2x2 cells")
-        fixed = mantel_haenszel(
-            settings.measure,
-            cells.take(rows),
-            seg,
-            None if corrected is None else corrected.take(rows),
-        )
+        fixed = mantel_haenszel(settings.measure, cells.take(rows), seg)
     return pool_segments(
         yi[rows],
         vi[rows],

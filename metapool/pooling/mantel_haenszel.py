@@ -21,16 +21,14 @@ class FixedEffect:
     weights: FloatArray
 
 
-def mantel_haenszel(
-    measure: str, raw: Cells, seg: Segments, corrected: Cells | None = None
-) -> FixedEffect:
+def mantel_haenszel(measure: str, raw: Cells, seg: Segments) -> FixedEffect:
     """MH pooled log OR, log RR or RD with RevMan's variances, for every group at once.
 
     ``raw`` holds the estimable studies' cells; RevMan's zero-cell rule is
-    applied to them (or ``corrected`` holds them so corrected already); the RD
-    estimate and the denominator of its variance use the raw counts.
+    applied to them; the RD estimate and the denominator of its variance use
+    the raw counts.
     """
-    cc = corrected_cells(raw) if corrected is None else corrected
+    cc = corrected_cells(raw)
     a, b, c, d = cc.a, cc.b, cc.c, cc.d
     n1, n2 = a + b, c + d
     n = n1 + n2
