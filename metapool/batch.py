@@ -26,16 +26,21 @@ from metapool.pooling.segments import Segments, factorize
 from metapool.records import FIELDS
 from metapool.vocabulary import DataType, Settings, flag, resolve
 
-__all__ = ["PoolOptions", "PoolResult", "pool", "pool_settings", "pool_tables"]
+__all__ = ["ModelOptions", "PoolOptions", "PoolResult", "pool", "pool_settings", "pool_tables"]
 
 
-class PoolOptions(TypedDict, total=False):
-    """The options of :func:`pool` after the data, for :func:`metapool.dask.pool`."""
+class ModelOptions(TypedDict, total=False):
+    """The model's options, shared by :func:`pool` and :func:`metapool.metareg`."""
 
     model: ModelName
     tau2: Tau2Method | None
     ci_level: float
     hksj: Hksj
+
+
+class PoolOptions(ModelOptions, total=False):
+    """The options of :func:`pool` after the data, for :func:`metapool.dask.pool`."""
+
     prediction: bool
     tau2_ci: bool
     i2: I2

@@ -22,7 +22,6 @@ from metapool._html import Bias, Item, PageOptions, analysis_items, forest_figur
 from metapool.errors import InputError
 from metapool.io.compare import OutcomeCheck
 from metapool.io.review import Outcome, Review
-from metapool.io.tables import render
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -44,22 +43,9 @@ def _check(check: OutcomeCheck) -> str:
         if check.passed
         else f'<span class="differs">differs from RevMan in {len(check.failures)} values</span>'
     )
-    rows = [
-        [
-            row.scope,
-            row.quantity,
-            str(row.compared),
-            f"{row.max_abs:.2e}",
-            f"{row.max_rel:.2e}",
-            row.worst or "",
-            "ok" if row.ok else "DIFFERS",
-        ]
-        for row in check.largest()
-    ]
-    headers = ["Scope", "Quantity", "n", "max |diff|", "max rel", "worst", ""]
     return (
         f"<p>metapool {verdict}: {len(check.differences)} stored values compared.</p>"
-        f'<div class="table-wrap">{render(headers, rows, "html")}</div>'
+        f'<div class="table-wrap">{check.to_table("html")}</div>'
     )
 
 

@@ -1,14 +1,22 @@
 """Shared groups pooled from per-partition :mod:`metapool.pooling.sums`, added up by
-Dask's tree reductions: no row moves. Every formula is the in-memory engine's,
-in each group's own units where the engine would use them."""
+tree reductions: no row moves. Every formula is the in-memory engine's, in each
+group's own units where the engine would use them.
+
+The passes are plain tasks on the partitions (:func:`dask.delayed`): each
+pass reads the small per-group results of the ones before, and a chain of
+dataframe expressions that share so much would make Dask's optimizer take
+time exponential in the number of passes.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
 
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+from dask.delayed import Delayed, delayed
 
 from metapool._typing import FloatArray
 from metapool.dask._plan import DaskFrame, Frame, Options, Plan, result_frame
@@ -38,39 +46,55 @@ def pool_by_sums(rows: DaskFrame, plan: Plan, options: Options, meta: Frame) -> 
     :func:`~metapool.pooling.sums.closed_form_tau2`; one pass at w = 1/(v + τ²)
     gives the random-effects mean, one more its HKSJ variance.
     """
-    ranges = rows.map_partitions(_range, plan, meta=_RANGE)
-    unit = ranges.reduction(_same, combine=_merge_range, aggregate=_units, meta=_UNIT)
-    base = _summed(rows, _weighted, plan, None, GroupSums, unit)
-    centre = base.map_partitions(_centre, None, meta=_CENTRE)
-    spread = _summed(rows, _spread, plan, centre, Spread, unit)
-    if not options.random:
-        return base.map_partitions(_summarise, spread, None, None, unit, plan, options, meta=meta)
-    start = None
-    if options.tau2 == "SJ":
-        tau0 = spread.map_partitions(_sj_start, base, meta=_TAU2)
-        at_tau0 = _summed(rows, _weighted, plan, tau0, GroupSums, unit)
-        centre = at_tau0.map_partitions(_centre, tau0, meta=_CENTRE)
-        start = _summed(rows, _spread, plan, centre, Spread, unit)
-        start = start.map_partitions(_with_tau2, tau0, meta=_SPREAD_AT)
-    tau2 = base.map_partitions(_tau2_of_sums, spread, start, options, meta=_TAU2)
-    pooled = _summed(rows, _weighted, plan, tau2, GroupSums, unit)
-    if options.hksj:
-        centre = pooled.map_partitions(_centre, tau2, meta=_CENTRE)
-        about = _summed(rows, _spread, plan, centre, Spread, unit)
-        pooled = pooled.map_partitions(_with_hksj, about, meta=_POOLED)
-    return base.map_partitions(_summarise, spread, tau2, pooled, unit, plan, options, meta=meta)
+    parts = rows.to_delayed()
+    unit = _tree([_task(_range)(part, plan) for part in parts], _merge_range, _units)
+    base = _summed(parts, _weighted, plan, None, GroupSums, unit)
+    spread = _summed(parts, _spread, plan, _task(_centre)(base, None), Spread, unit)
+    tau2: Delayed | None = None
+    pooled: Delayed | None = None
+    if options.random:
+        start = None
+        if options.tau2 == "SJ":
+            tau0 = _task(_sj_start)(spread, base)
+            at_tau0 = _summed(parts, _weighted, plan, tau0, GroupSums, unit)
+            centre = _task(_centre)(at_tau0, tau0)
+            start = _task(_with_tau2)(_summed(parts, _spread, plan, centre, Spread, unit), tau0)
+        tau2 = _task(_tau2_of_sums)(base, spread, start, options)
+        pooled = _summed(parts, _weighted, plan, tau2, GroupSums, unit)
+        if options.hksj:
+            about = _summed(parts, _spread, plan, _task(_centre)(pooled, tau2), Spread, unit)
+            pooled = _task(_with_hksj)(pooled, about)
+    result = _task(_summarise)(base, spread, tau2, pooled, unit, plan, options)
+    frame: DaskFrame = dd.from_delayed([result], meta=meta, verify_meta=False)
+    return frame
 
 
-def _frame(names: tuple[str, ...]) -> Frame:
-    return pd.DataFrame({name: pd.Series([], dtype=float) for name in names})
+def _task(fn: Callable[..., Frame]) -> Callable[..., Delayed]:
+    """``fn`` as a task of the graph (not to be run when the graph is built)."""
+    wrapped: Callable[..., Delayed] = delayed(fn, pure=True)
+    return wrapped
 
 
-_TAU2 = _frame(("tau2",))
-_CENTRE = _frame(("theta", "ybar", "tau2"))
-_SPREAD_AT = _frame((*Spread.names(), "tau2"))
-_POOLED = _frame((*GroupSums.names(), "q_hksj"))
-_RANGE = _frame(("v_min", "v_max", "y_min", "y_max"))
-_UNIT = _frame(("centre", "scale", "identical"))
+#: how many partial results one task of a tree reduction merges (Dask's default)
+_SPLIT = 8
+
+
+def _tree(
+    pieces: list[Delayed], merge: Callable[[Frame], Frame], finish: Callable[[Frame], Frame]
+) -> Delayed:
+    """``finish`` of the merge of all ``pieces``, merged ``_SPLIT`` at a time."""
+    while len(pieces) > 1:
+        pieces = [
+            _task(_merge_of)(merge, *pieces[i : i + _SPLIT]) for i in range(0, len(pieces), _SPLIT)
+        ]
+    return _task(finish)(pieces[0])
+
+
+def _merge_of(merge: Callable[[Frame], Frame], *parts: Frame) -> Frame:
+    return merge(pd.concat(parts))
+
+
+_EXTREMES = ("v_min", "v_max", "y_min", "y_max")
 
 
 def _range(part: Frame, plan: Plan) -> Frame:
@@ -93,7 +117,7 @@ def _merge_range(parts: Frame) -> Frame:
     labels, seg = factorize(parts.index.to_numpy())
     merged = {
         name: (seg.min if name.endswith("_min") else seg.max)(parts[name].to_numpy())
-        for name in _RANGE.columns
+        for name in _EXTREMES
     }
     return pd.DataFrame(merged, index=pd.Index(labels, name=parts.index.name))
 
@@ -102,7 +126,7 @@ def _units(parts: Frame) -> Frame:
     """Each group's centre and scale, as the in-memory engine chooses them, and
     whether its estimates are all identical (no HKSJ spread, whatever the rounding)."""
     extremes = _merge_range(parts)
-    v_min, v_max, y_min, y_max = (extremes[name].to_numpy() for name in _RANGE.columns)
+    v_min, v_max, y_min, y_max = (extremes[name].to_numpy() for name in _EXTREMES)
     present = v_min <= v_max
     centre, scale = np.zeros(present.size), np.ones(present.size)
     if present.any() and needs_units(
@@ -114,23 +138,18 @@ def _units(parts: Frame) -> Frame:
 
 
 def _summed(
-    rows: DaskFrame,
+    parts: list[Delayed],
     sums: Callable[..., Frame],
     plan: Plan,
-    given: Any,
+    given: Delayed | None,
     record: type[GroupSums] | type[Spread],
-    unit: DaskFrame,
-) -> DaskFrame:
-    """``sums(partition, plan, given, unit)`` of every partition of ``rows`` (a table
-    of ``record``'s columns), merged by Dask's tree reduction; ``given`` is None or a
-    one-partition frame, broadcast, as is ``unit``, the groups' units."""
-    meta = sums(rows._meta, plan, None if given is None else given._meta, unit._meta)
-    partial = rows.map_partitions(sums, plan, given, unit, meta=meta)
-    merge = {"record": record}
-    return partial.reduction(
-        _same, combine=_merge, aggregate=_merge, meta=meta,
-        combine_kwargs=merge, aggregate_kwargs=merge,
-    )  # fmt: skip
+    unit: Delayed,
+) -> Delayed:
+    """``sums(partition, plan, given, unit)`` of every partition (a table of
+    ``record``'s columns), merged by a tree reduction; ``given`` (None or a
+    per-group frame) and ``unit`` (the groups' units) go to every partition."""
+    partial = [_task(sums)(part, plan, given, unit) for part in parts]
+    return _tree(partial, functools.partial(_merge, record=record), _same)
 
 
 def _same(frame: Frame) -> Frame:

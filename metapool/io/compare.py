@@ -109,6 +109,25 @@ class OutcomeCheck:
             )
         return tuple(out)
 
+    def to_table(self, fmt: str = "text") -> str:
+        """:meth:`largest` as ``"text"``, ``"csv"``, ``"markdown"`` or ``"html"``: per
+        scope and quantity, the values compared, the largest differences, the study
+        with the worst, and ``ok`` or ``FAIL``."""
+        rows = [
+            [
+                row.scope,
+                row.quantity,
+                str(row.compared),
+                f"{row.max_abs:.2e}",
+                f"{row.max_rel:.2e}",
+                row.worst or "",
+                "ok" if row.ok else "FAIL",
+            ]
+            for row in self.largest()
+        ]
+        headers = ["Scope", "Quantity", "n", "max |diff|", "max rel", "worst", ""]
+        return render(headers, rows, fmt, align="llrrrll")
+
     def __str__(self) -> str:
         head = f"{self.outcome.key} {self.outcome.name}"
         if self.error is not None:
@@ -118,22 +137,8 @@ class OutcomeCheck:
         if not self.checked:
             return f"{head}: nothing to compare (no stored RevMan results)"
         verdict = "OK" if self.passed else f"DIFFERS ({len(self.failures)} values beyond tolerance)"
-        rows = [
-            [
-                "" if row.ok else "FAIL",
-                row.scope,
-                row.quantity,
-                str(row.compared),
-                f"{row.max_abs:.2e}",
-                f"{row.max_rel:.2e}",
-                row.worst or "",
-            ]
-            for row in self.largest()
-        ]
-        headers = ["", "scope", "quantity", "n", "max |diff|", "max rel", "worst"]
-        table = render(headers, rows, align="lllrrrl")
         lines = [f"{head}: {verdict}; {len(self.differences)} values, {_precision(self.decimals)}"]
-        lines += ["  " + line for line in table.split("\n")]
+        lines += ["  " + line for line in self.to_table().split("\n")]
         return "\n".join(lines)
 
 

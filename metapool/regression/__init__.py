@@ -8,12 +8,15 @@ defines them; permutation tests run as one batch of permuted meta-regressions.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
+from numpy.typing import ArrayLike
 
-from metapool.batch import _layout, pool_settings
+from metapool._typing import Hksj, Tau2Method
+from metapool._typing import Model as ModelName
+from metapool.batch import ModelOptions, _layout, pool_settings
 from metapool.effects import EffectSizes
 from metapool.errors import InputError
 from metapool.pooling.segments import Segments
@@ -32,26 +35,22 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["MetaRegression", "MetaregOptions", "design_matrix", "metareg", "metareg_analysis"]
 
 
-class MetaregOptions(TypedDict, total=False):
+class MetaregOptions(ModelOptions, total=False):
     """The options of :func:`metareg` after the data, for :meth:`MetaAnalysis.metareg`."""
 
-    model: str
-    tau2: str | None
-    hksj: bool | str
-    ci_level: float
     intercept: bool
     permutations: int | str | None
     seed: int | np.random.Generator | None
 
 
 def metareg(
-    yi: Any,
-    vi: Any,
-    moderators: Any,
-    groups: Any = None,
-    model: str = "random",
-    tau2: str | None = None,
-    hksj: bool | str = False,
+    yi: ArrayLike | EffectSizes,
+    vi: ArrayLike | None,
+    moderators: Mapping[str, ArrayLike] | ArrayLike,
+    groups: ArrayLike | None = None,
+    model: ModelName = "random",
+    tau2: Tau2Method | None = None,
+    hksj: Hksj = False,
     ci_level: float = 0.95,
     *,
     intercept: bool = True,
