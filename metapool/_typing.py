@@ -32,3 +32,8 @@ TableMeasure: TypeAlias = Literal["OR", "RR", "RD", "PETO_OR"]
 Measure: TypeAlias = Literal["OR", "RR", "RD", "PETO_OR", "MD", "SMD", "HR"]
 #: which pooled rows a RevMan analysis shows
 Totals: TypeAlias = Literal["all", "subtotals", "none"]
+#: trim-and-fill's estimators of the number of missing studies, and the side they are on
+TrimfillEstimator: TypeAlias = Literal["L0", "R0"]
+Side: TypeAlias = Literal["left", "right"]
+#: what random draws start from: a seed, a generator, or fresh entropy
+Seed: TypeAlias = int | np.random.Generator | None

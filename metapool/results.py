@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from metapool._typing import Seed, Side, TrimfillEstimator
 from metapool.effects import REASONS, EffectSizes
 from metapool.pooling.engine import PoolResult, z_critical
 from metapool.records import Study
@@ -253,7 +254,7 @@ class MetaAnalysis(Subgroup):
 
         return harbord(self, k_min=k_min)
 
-    def trimfill(self, estimator: str = "L0", side: str | None = None) -> TrimFill:
+    def trimfill(self, estimator: TrimfillEstimator = "L0", side: Side | None = None) -> TrimFill:
         """Duval and Tweedie's trim-and-fill."""
         from metapool.diagnostics.trimfill import trimfill
 
@@ -273,7 +274,7 @@ class MetaAnalysis(Subgroup):
 
         return metareg_analysis(self, moderators, **options)
 
-    def gosh(self, max_subsets: int = 10**6, seed: Any = None) -> Gosh:
+    def gosh(self, max_subsets: int = 10**6, seed: Seed = None) -> Gosh:
         """GOSH: the analysis refitted on every subset of its studies, as one batch."""
         from metapool.diagnostics.gosh import gosh
 

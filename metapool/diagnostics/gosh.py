@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from metapool._typing import BoolArray, FloatArray
+from metapool._typing import BoolArray, FloatArray, Seed
 from metapool.diagnostics._refit import arrays, estimable_studies
 from metapool.errors import InputError
 from metapool.pooling.segments import Segments
@@ -122,7 +122,7 @@ def subsets(k: int, max_subsets: int = 10**6, seed: Any = None) -> tuple[BoolArr
     return membership[order], exact
 
 
-def gosh(res: MetaAnalysis, max_subsets: int = 10**6, seed: Any = None) -> Gosh:
+def gosh(res: MetaAnalysis, max_subsets: int = 10**6, seed: Seed = None) -> Gosh:
     """Fit the analysis on every subset of its estimable studies (GOSH), as one batch.
 
     Parameters

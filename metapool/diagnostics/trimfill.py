@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import attrs
 import numpy as np
 
-from metapool._typing import FloatArray
+from metapool._typing import FloatArray, Side, TrimfillEstimator
 from metapool.diagnostics._refit import estimable_studies, rounding
 from metapool.errors import InputError
 from metapool.pooling.design import Studies
@@ -94,7 +94,9 @@ class TrimFill:
 MAXITER = 100
 
 
-def trimfill(res: MetaAnalysis, estimator: str = "L0", side: str | None = None) -> TrimFill:
+def trimfill(
+    res: MetaAnalysis, estimator: TrimfillEstimator = "L0", side: Side | None = None
+) -> TrimFill:
     """Duval and Tweedie's trim-and-fill with the analysis' model (metafor ``trimfill``).
 
     Parameters

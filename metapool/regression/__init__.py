@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 from numpy.typing import ArrayLike
 
-from metapool._typing import Hksj, Tau2Method
+from metapool._typing import Hksj, Seed, Tau2Method
 from metapool._typing import Model as ModelName
 from metapool.batch import ModelOptions, _layout, pool_settings
 from metapool.effects import EffectSizes
@@ -40,7 +40,7 @@ class MetaregOptions(ModelOptions, total=False):
 
     intercept: bool
     permutations: int | str | None
-    seed: int | np.random.Generator | None
+    seed: Seed
 
 
 def metareg(
@@ -55,7 +55,7 @@ def metareg(
     *,
     intercept: bool = True,
     permutations: int | str | None = None,
-    seed: int | np.random.Generator | None = None,
+    seed: Seed = None,
 ) -> MetaRegression:
     """Meta-regression of many groups of studies on one set of moderators, all at once.
 
