@@ -8,12 +8,13 @@ from __future__ import annotations
 import math
 import types
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import attrs
 import numpy as np
 
-from metapool._typing import FloatArray
+from metapool._typing import I2, FloatArray, Hksj, PoolMethod, Tau2Method, Totals
+from metapool._typing import Model as ModelName
 from metapool.effects import EffectSizes, compute
 from metapool.errors import InputError
 from metapool.pooling.engine import PoolResult, pool_segments, pool_with
@@ -29,7 +30,7 @@ from metapool.results import (
 )
 from metapool.vocabulary import DataType, Settings, flag, resolve
 
-__all__ = ["REVMAN_WEB", "analyse"]
+__all__ = ["REVMAN_WEB", "AnalyseOptions", "analyse"]
 
 #: RevMan Web's random-effects methods (Cochrane, 2022-2025): REML τ² with a
 #: Q-profile CI, Hartung-Knapp-Sidik-Jonkman CI, t-based prediction interval,
@@ -47,22 +48,42 @@ REVMAN_WEB: Mapping[str, Any] = types.MappingProxyType(
 )
 
 
+class AnalyseOptions(TypedDict, total=False):
+    """The options of :func:`analyse` after the studies, for ``Outcome.analyse`` to pass on."""
+
+    measure: str | None
+    method: PoolMethod | None
+    model: ModelName
+    ci_level: float
+    study_ci_level: float | None
+    swap_events: bool
+    ratio: bool | None
+    tau2: Tau2Method | None
+    hksj: Hksj
+    prediction: bool
+    i2: I2
+    tau2_ci: bool
+    totals: Totals
+    subgroup_test: bool
+    number: str | None
+
+
 def analyse(
     studies: Iterable[Study],
     measure: str | None = None,
-    method: str | None = None,
-    model: str = "fixed",
+    method: PoolMethod | None = None,
+    model: ModelName = "fixed",
     ci_level: float = 0.95,
     study_ci_level: float | None = None,
     swap_events: bool = False,
     *,
     ratio: bool | None = None,
-    tau2: str | None = None,
-    hksj: bool | str = False,
+    tau2: Tau2Method | None = None,
+    hksj: Hksj = False,
     prediction: bool = False,
-    i2: str = "Q",
+    i2: I2 = "Q",
     tau2_ci: bool = False,
-    totals: str = "all",
+    totals: Totals = "all",
     subgroup_test: bool = True,
     number: str | None = None,
 ) -> MetaAnalysis:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
     from typing_extensions import Unpack
 
+    from metapool.analysis import AnalyseOptions
     from metapool.io.compare import ReviewCheck
     from metapool.io.risk_of_bias import RiskOfBias
     from metapool.plots.forest import ForestOptions
@@ -241,7 +242,7 @@ class Outcome:
         totals = "all" if self.totals else "subtotals" if self.subtotals else "none"
         return {"totals": totals, "subgroup_test": self.subgroup_test, "number": self.key}
 
-    def analyse(self, **overrides: Any) -> MetaAnalysis:
+    def analyse(self, **overrides: Unpack[AnalyseOptions]) -> MetaAnalysis:
         """Run the outcome with its own settings and display options
         (:attr:`display`), or with some of them overridden.
 
@@ -272,7 +273,7 @@ class Outcome:
             raise InputError(f"outcome {self.key} {self.name!r}: {exc}") from exc
 
     def forest(
-        self, *, analyse: Mapping[str, Any] | None = None, **kwargs: Unpack[ForestOptions]
+        self, *, analyse: AnalyseOptions | None = None, **kwargs: Unpack[ForestOptions]
     ) -> Figure:
         """The review's own forest plot of the outcome (matplotlib Figure).
 
