@@ -469,8 +469,6 @@ def check_leave_one_out(studies: list[Any], options: dict[str, Any]) -> None:
         same_steps(loo, i, metapool.analyse([s for s in studies if s.study != name], **options))
 
 
-# drawn studies may have identical estimates: the HKSJ fallback warns (tested in test_hksj)
-@pytest.mark.filterwarnings("ignore:the HKSJ variance is 0:metapool.MetapoolWarning")
 @PROPERTY
 @given(effects, MODELS)
 def test_leave_one_out_is_each_subset_alone(

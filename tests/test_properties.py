@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -179,8 +178,6 @@ FIELDS = (
 )
 
 
-# drawn groups may have identical estimates: the HKSJ fallback warns (tested in test_hksj)
-@pytest.mark.filterwarnings("ignore:the HKSJ variance is 0:metapool.MetapoolWarning")
 @settings(max_examples=80, deadline=None)
 @given(data=batch(), options=OPTIONS)
 def test_batch_equals_each_group_alone(data: Any, options: dict[str, Any]) -> None:
