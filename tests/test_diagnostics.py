@@ -376,6 +376,10 @@ def test_records_print() -> None:
     assert "Cumulative analysis" in str(res.cumulative())
     text = str(res.influence()).splitlines()
     assert text[-1].startswith("ISIS-2") and text[-1].endswith("*")
+    csv = res.leave_one_out().to_table("csv").splitlines()
+    assert csv[0] == "Omitted study,k,OR,95% CI,P,Chi²,df,P(Chi²),I²"
+    assert csv[6] == 'AMIS,6,0.870,"[0.812, 0.932]",0.00008,3.55,5,0.62,0%'
+    assert res.influence()._repr_html_().startswith('<table class="metapool">')
 
 
 # -- properties -------------------------------------------------------------------------

@@ -64,8 +64,15 @@ class _StudyTable(abc.ABC):
         return len(self.study)
 
     def __str__(self) -> str:
-        title, headers, rows = self._table()
-        return f"{title}\n{render(headers, rows)}"
+        return f"{self._table()[0]}\n{self.to_table()}"
+
+    def to_table(self, fmt: str = "text") -> str:
+        """The table as ``"text"``, ``"csv"``, ``"markdown"`` or ``"html"``."""
+        _, headers, rows = self._table()
+        return render(headers, rows, fmt)
+
+    def _repr_html_(self) -> str:
+        return self.to_table("html")
 
     @abc.abstractmethod
     def _table(self) -> tuple[str, list[str], list[list[str]]]:
