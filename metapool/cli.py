@@ -27,6 +27,7 @@ from typing import Any, TextIO
 import attrs
 
 from metapool import __version__, examples
+from metapool._extras import pandas
 from metapool.analysis import REVMAN_WEB, analyse
 from metapool.errors import InputError
 from metapool.io import Comparison, Outcome, Review, read_review, result_rows
@@ -120,12 +121,9 @@ def _tidy(path: str, args: argparse.Namespace) -> Review:
     from metapool.io import from_dataframe
 
     try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is installed in the test environment
-        raise InputError(
-            "a tidy CSV needs pandas: pip install 'metapool[pandas]' "
-            "(in a clone of metapool: pip install '.[pandas]')"
-        ) from None
+        pd = pandas()
+    except ImportError as exc:  # pragma: no cover - pandas is installed in the test environment
+        raise InputError(f"a tidy CSV: {exc}") from None
 
     if not args.measure:
         raise InputError(f"{path}: a tidy CSV (--kind) needs --measure")

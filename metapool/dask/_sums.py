@@ -80,14 +80,17 @@ _SPLIT = 8
 
 
 def _tree(
-    pieces: list[Delayed], merge: Callable[[Frame], Frame], finish: Callable[[Frame], Frame]
+    pieces: list[Delayed],
+    merge: Callable[[Frame], Frame],
+    finish: Callable[[Frame], Frame] | None = None,
 ) -> Delayed:
-    """``finish`` of the merge of all ``pieces``, merged ``_SPLIT`` at a time."""
+    """The merge of all ``pieces`` (one row per group), merged ``_SPLIT`` at a time,
+    then ``finish`` of it."""
     while len(pieces) > 1:
         pieces = [
             _task(_merge_of)(merge, *pieces[i : i + _SPLIT]) for i in range(0, len(pieces), _SPLIT)
         ]
-    return _task(finish)(pieces[0])
+    return pieces[0] if finish is None else _task(finish)(pieces[0])
 
 
 def _merge_of(merge: Callable[[Frame], Frame], *parts: Frame) -> Frame:
@@ -122,10 +125,9 @@ def _merge_range(parts: Frame) -> Frame:
     return pd.DataFrame(merged, index=pd.Index(labels, name=parts.index.name))
 
 
-def _units(parts: Frame) -> Frame:
+def _units(extremes: Frame) -> Frame:
     """Each group's centre and scale, as the in-memory engine chooses them, and
     whether its estimates are all identical (no HKSJ spread, whatever the rounding)."""
-    extremes = _merge_range(parts)
     v_min, v_max, y_min, y_max = (extremes[name].to_numpy() for name in _EXTREMES)
     present = v_min <= v_max
     centre, scale = np.zeros(present.size), np.ones(present.size)
@@ -149,11 +151,7 @@ def _summed(
     ``record``'s columns), merged by a tree reduction; ``given`` (None or a
     per-group frame) and ``unit`` (the groups' units) go to every partition."""
     partial = [_task(sums)(part, plan, given, unit) for part in parts]
-    return _tree(partial, functools.partial(_merge, record=record), _same)
-
-
-def _same(frame: Frame) -> Frame:
-    return frame
+    return _tree(partial, functools.partial(_merge, record=record))
 
 
 def _merge(parts: Frame, record: type[GroupSums] | type[Spread]) -> Frame:

@@ -20,8 +20,8 @@ from metapool.errors import MetapoolWarning
 
 __all__ = ["Tally", "counted", "warn", "warn_groups", "warn_totals"]
 
-#: per message: groups the rule applied to, groups pooled
-Tally = dict[str, list[int]]
+#: per message: the number of groups the rule applied to
+Tally = dict[str, int]
 
 _TALLY: ContextVar[Tally | None] = ContextVar("metapool_tally", default=None)
 
@@ -46,10 +46,8 @@ def _give(message: str, hit: int, size: int) -> None:
     tally = _TALLY.get()
     if tally is None:
         warn(message.format(count=_count(hit, size)))
-    else:
-        entry = tally.setdefault(message, [0, 0])
-        entry[0] += hit
-        entry[1] += size
+    else:  # the call that counts knows how many groups it pooled
+        tally[message] = tally.get(message, 0) + hit
 
 
 def warn_groups(message: str, mask: BoolArray) -> None:
@@ -71,9 +69,9 @@ def counted() -> Iterator[Tally]:
 
 def warn_totals(tallies: Iterable[Tally], size: int) -> None:
     """Give each counted warning once, over all ``size`` groups of the call."""
-    hits: dict[str, int] = {}
+    hits: Tally = {}
     for tally in tallies:
-        for message, (hit, _) in tally.items():
+        for message, hit in tally.items():
             hits[message] = hits.get(message, 0) + hit
     for message, hit in hits.items():
         _give(message, hit, size)
