@@ -105,9 +105,9 @@ class EffectSizes:
         Estimate and variance; NaN where the study is not estimable.
     reason : ndarray of int8
         :class:`NotEstimable` code per study (0 where estimable).
-    cells, corrected : Cells or None
-        Raw 2x2 cells (dichotomous data), which Mantel-Haenszel pooling takes,
-        and the cells after the zero-cell rule.
+    cells : Cells or None
+        Raw 2x2 cells (dichotomous data), which Mantel-Haenszel pooling takes;
+        ``corrected`` gives them after the zero-cell rule.
     """
 
     measure: str
@@ -115,7 +115,11 @@ class EffectSizes:
     vi: FloatArray
     reason: npt.NDArray[np.int8]
     cells: Cells | None = None
-    corrected: Cells | None = None
+
+    @property
+    def corrected(self) -> Cells | None:
+        """The cells after RevMan's zero-cell rule (:func:`corrected_cells`)."""
+        return None if self.cells is None else corrected_cells(self.cells)
 
     @property
     def estimable(self) -> BoolArray:
@@ -301,7 +305,6 @@ def _finish(
     missing: BoolArray,
     reason: npt.NDArray[np.int8] | None = None,
     cells: Cells | None = None,
-    corrected: Cells | None = None,
 ) -> EffectSizes:
     if reason is None:
         reason = np.zeros(yi.shape, dtype=np.int8)
@@ -311,7 +314,7 @@ def _finish(
     if bad.any():
         yi = np.where(bad, np.nan, yi)
         vi = np.where(bad, np.nan, vi)
-    return EffectSizes(measure, yi, vi, reason, cells, corrected)
+    return EffectSizes(measure, yi, vi, reason, cells)
 
 
 def _dichotomous(
@@ -348,7 +351,7 @@ def _dichotomous(
                 yi = raw.a / n1 - raw.c / n2
                 m1, m2 = cc.n1, cc.n2
                 vi = cc.a * cc.b / m1**3 + cc.c * cc.d / m2**3
-    return _finish(measure, yi, vi, missing, reason, raw, cc)
+    return _finish(measure, yi, vi, missing, reason, raw)
 
 
 def peto_o_minus_e(cells: Cells) -> tuple[FloatArray, FloatArray]:
